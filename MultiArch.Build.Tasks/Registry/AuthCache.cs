@@ -1,0 +1,63 @@
+using System.Collections.Concurrent;
+
+namespace MultiArch.Build.Tasks.Registry;
+
+/// <summary>
+/// What the client learned about registries during a build: each registry's challenge (so later requests
+/// authenticate up front, without a 401 round trip), bearer tokens per scope set, and the scheme that worked.
+/// One instance can serve every task of a build.
+/// </summary>
+internal sealed class AuthCache
+{
+    private readonly ConcurrentDictionary<string, AuthChallenge> _challenges = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, Lazy<Task<CachedToken>>> _tokens = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _schemes = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, int> _tokenRequests = new(StringComparer.Ordinal);
+
+    public AuthChallenge? GetChallenge(string registry) => _challenges.TryGetValue(registry, out var challenge) ? challenge : null;
+
+    public void SetChallenge(string registry, AuthChallenge challenge) => _challenges[registry] = challenge;
+
+    public string? GetScheme(string registry) => _schemes.TryGetValue(registry, out var scheme) ? scheme : null;
+
+    public void SetScheme(string registry, string scheme) => _schemes[registry] = scheme;
+
+    /// <summary>The token for a scope set: a live cached one, or one fetched once however many requests ask at the same time.</summary>
+    public async Task<CachedToken> GetTokenAsync(string key, Func<Task<CachedToken>> fetch)
+    {
+        while (true)
+        {
+            var lazy = _tokens.GetOrAdd(key, _ => new Lazy<Task<CachedToken>>(fetch));
+            CachedToken token;
+            try
+            {
+                token = await lazy.Value;
+            }
+            catch
+            {
+                _tokens.TryRemove(new KeyValuePair<string, Lazy<Task<CachedToken>>>(key, lazy));
+                throw;
+            }
+
+            if (token.ExpiresAt > DateTimeOffset.UtcNow)
+            {
+                return token;
+            }
+
+            _tokens.TryRemove(new KeyValuePair<string, Lazy<Task<CachedToken>>>(key, lazy));
+        }
+    }
+
+    public void InvalidateToken(string key) => _tokens.TryRemove(key, out _);
+
+    /// <summary>Counts token requests per scope set; the client stops before hammering a token service with bad credentials.</summary>
+    public int CountTokenRequest(string key) => _tokenRequests.AddOrUpdate(key, 1, (_, n) => n + 1);
+
+    public int TokenRequestCount(string key) => _tokenRequests.TryGetValue(key, out var n) ? n : 0;
+}
+
+/// <summary>A bearer token and when to stop using it (refreshed a little early).</summary>
+internal sealed record CachedToken(string Value, DateTimeOffset ExpiresAt)
+{
+    public override string ToString() => $"token until {ExpiresAt:O}";
+}

@@ -1,0 +1,592 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Text.Json;
+using MultiArch.Build.Tasks.Oci;
+
+namespace MultiArch.Build.Tasks.Registry;
+
+/// <summary>Sending: scheme selection, authentication, retries and error mapping.</summary>
+internal sealed partial class RegistryClient
+{
+    private static readonly HashSet<string> s_wellKnownRealms = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "registry-1.docker.io|auth.docker.io",
+    };
+
+    /// <summary>
+    /// Sends a request: authenticates from what is already known about the registry, answers one 401 challenge,
+    /// and retries transient failures of idempotent requests with exponential backoff and jitter.
+    /// </summary>
+    private async Task<HttpResponseMessage> SendAsync(RegistryRequest request, CancellationToken cancellationToken)
+    {
+        var scopes = new SortedSet<string>(request.Scopes, StringComparer.Ordinal);
+        var reauthenticated = false;
+        var attempt = 0;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var scheme = _settings.AuthCache.GetScheme(request.Registry) ?? "https";
+            var uri = BuildUri(request, scheme);
+            using var message = new HttpRequestMessage(request.Method, uri);
+            foreach (var accept in request.Accept)
+            {
+                message.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(accept));
+            }
+
+            message.Content = request.Content?.Invoke();
+            var authorization = await GetAuthorizationAsync(request.Registry, scopes, cancellationToken);
+            if (authorization is not null && IsSameOrigin(uri, request.Registry, scheme))
+            {
+                message.Headers.Authorization = authorization;
+            }
+
+            HttpResponseMessage response;
+            var stopwatch = Stopwatch.StartNew();
+            try
+            {
+                response = await SendOnceAsync(message, cancellationToken);
+            }
+            catch (HttpRequestException ex) when (IsTlsFailure(ex) && scheme == "https" && _settings.IsInsecure(request.Registry))
+            {
+                // An insecure registry that does not speak TLS: remember plain HTTP for it and try again at once.
+                _log.Message(LogLevel.Low, $"MultiArch: '{request.Registry}' did not complete a TLS handshake; it is listed as insecure, so using plain HTTP.");
+                _settings.AuthCache.SetScheme(request.Registry, "http");
+                continue;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException && !cancellationToken.IsCancellationRequested)
+            {
+                if (request.IsRetryable && !IsTlsFailure(ex) && attempt < _settings.MaxRetries)
+                {
+                    attempt++;
+                    await DelayAsync(request, attempt, null, ex.Message, cancellationToken);
+                    continue;
+                }
+
+                throw TransportError(request, uri, ex, attempt + 1);
+            }
+
+            _log.Message(LogLevel.Low, $"MultiArch: {request.Method} {RegistryException.Redact(uri)} -> {(int)response.StatusCode} ({stopwatch.ElapsedMilliseconds} ms)");
+            if (response.StatusCode == HttpStatusCode.Unauthorized && !reauthenticated)
+            {
+                var challenge = AuthChallenge.Parse(response.Headers.WwwAuthenticate.ToString());
+                if (challenge is not null && (challenge.IsBasic || challenge.IsBearer))
+                {
+                    reauthenticated = true;
+                    _settings.AuthCache.SetChallenge(request.Registry, challenge);
+                    if (challenge.IsBearer)
+                    {
+                        // A first challenge, an expired token or too narrow a scope: one fresh token, then give up.
+                        scopes.UnionWith(challenge.Scopes);
+                        _settings.AuthCache.InvalidateToken(TokenKey(request.Registry, scopes));
+                        response.Dispose();
+                        continue;
+                    }
+
+                    if (authorization is null && await HasCredentialAsync(request, cancellationToken))
+                    {
+                        // Basic: now that the registry asked, send the credentials.
+                        response.Dispose();
+                        continue;
+                    }
+                }
+            }
+
+            if (IsTransient(response.StatusCode) && request.IsRetryable && attempt < _settings.MaxRetries)
+            {
+                attempt++;
+                var retryAfter = RetryAfter(response);
+                var status = (int)response.StatusCode;
+                response.Dispose();
+                await DelayAsync(request, attempt, retryAfter, $"HTTP {status}", cancellationToken);
+                continue;
+            }
+
+            return response;
+        }
+    }
+
+    private async Task<HttpResponseMessage> SendOnceAsync(HttpRequestMessage message, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_settings.RequestTimeout);
+        await _inFlight.WaitAsync(cancellationToken);
+        try
+        {
+            Interlocked.Increment(ref _requestCount);
+            return await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"no response within {_settings.RequestTimeout.TotalSeconds:0} s");
+        }
+        finally
+        {
+            _inFlight.Release();
+        }
+    }
+
+    private async Task<HttpResponseMessage> SendFollowingRedirectsAsync(RegistryRequest request, CancellationToken cancellationToken)
+    {
+        var response = await SendAsync(request, cancellationToken);
+        for (var hop = 0; hop < 5 && response.StatusCode is HttpStatusCode.TemporaryRedirect or HttpStatusCode.Found or HttpStatusCode.SeeOther or HttpStatusCode.MovedPermanently or HttpStatusCode.PermanentRedirect; hop++)
+        {
+            var location = response.Headers.Location;
+            response.Dispose();
+            if (location is null)
+            {
+                break;
+            }
+
+            var scheme = _settings.AuthCache.GetScheme(request.Registry) ?? "https";
+            var absolute = location.IsAbsoluteUri ? location : new Uri(BuildUri(request, scheme), location);
+            if (absolute.Scheme != Uri.UriSchemeHttps && !_settings.IsInsecureHost(absolute.Host))
+            {
+                throw RegistryException.From(MessageId.UnexpectedStatus, request.Method.Method, absolute, null, [], request.Method.Method, RegistryException.Redact(absolute), "redirect", " to a plain-HTTP location", "The registry redirected to plain HTTP; the request was not followed.");
+            }
+
+            // Another origin (a storage service) gets no Authorization header.
+            using var message = new HttpRequestMessage(request.Method, absolute);
+            if (IsSameOrigin(absolute, request.Registry, scheme))
+            {
+                message.Headers.Authorization = await GetAuthorizationAsync(request.Registry, new SortedSet<string>(request.Scopes, StringComparer.Ordinal), cancellationToken);
+            }
+
+            response = await SendOnceAsync(message, cancellationToken);
+            _log.Message(LogLevel.Low, $"MultiArch: {request.Method} {RegistryException.Redact(absolute)} (redirect) -> {(int)response.StatusCode}");
+        }
+
+        return response;
+    }
+
+    private Uri BuildUri(RegistryRequest request, string scheme)
+    {
+        if (request.AbsoluteLocation)
+        {
+            return new Uri(request.PathAndQuery);
+        }
+
+        var host = request.Registry == ImageReference.DockerHub ? "registry-1.docker.io" : request.Registry;
+        return new Uri($"{scheme}://{host}{request.PathAndQuery}");
+    }
+
+    private static bool IsSameOrigin(Uri uri, string registry, string scheme)
+    {
+        var host = registry == ImageReference.DockerHub ? "registry-1.docker.io" : registry;
+        return uri.Scheme == scheme && string.Equals(uri.Authority, host, StringComparison.OrdinalIgnoreCase)
+            || (uri.IsDefaultPort && string.Equals(uri.Host, host, StringComparison.OrdinalIgnoreCase));
+    }
+
+    private static bool IsTransient(HttpStatusCode status) =>
+        status is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests || (int)status >= 500;
+
+    private static TimeSpan? RetryAfter(HttpResponseMessage response)
+    {
+        var header = response.Headers.RetryAfter;
+        if (header?.Delta is { } delta)
+        {
+            return delta;
+        }
+
+        if (header?.Date is { } date)
+        {
+            var wait = date - DateTimeOffset.UtcNow;
+            return wait < TimeSpan.Zero ? TimeSpan.Zero : wait;
+        }
+
+        return null;
+    }
+
+    private async Task DelayAsync(RegistryRequest request, int attempt, TimeSpan? retryAfter, string reason, CancellationToken cancellationToken)
+    {
+        if (retryAfter is { } asked && asked > _settings.MaxRetryAfter)
+        {
+            throw MultiArchException.Create(MessageId.RetryAfterTooLong, request.Registry, Math.Ceiling(asked.TotalSeconds), request.Method, PathOnly(request), _settings.MaxRetryAfter.TotalSeconds);
+        }
+
+        var backoff = TimeSpan.FromMilliseconds(_settings.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1) * (0.5 + Random.Shared.NextDouble()));
+        var delay = retryAfter is { } wanted && wanted > backoff ? wanted : backoff;
+        _log.Message(LogLevel.Low, $"MultiArch: {request.Method} {PathOnly(request)} on '{request.Registry}' failed ({reason}); retry {attempt} of {_settings.MaxRetries} in {delay.TotalMilliseconds:0} ms.");
+        await Task.Delay(delay, cancellationToken);
+    }
+
+    private static string PathOnly(RegistryRequest request)
+    {
+        var text = request.PathAndQuery;
+        if (request.AbsoluteLocation && Uri.TryCreate(text, UriKind.Absolute, out var absolute))
+        {
+            return absolute.AbsolutePath;
+        }
+
+        var query = text.IndexOf('?', StringComparison.Ordinal);
+        return query >= 0 ? text[..query] : text;
+    }
+
+    private static bool IsTlsFailure(Exception ex)
+    {
+        for (var current = ex; current is not null; current = current.InnerException)
+        {
+            if (current is AuthenticationException || (current is HttpRequestException http && http.HttpRequestError == HttpRequestError.SecureConnectionError))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private MultiArchException TransportError(RegistryRequest request, Uri uri, Exception ex, int attempts)
+    {
+        if (IsTlsFailure(ex))
+        {
+            var auth = FindInner<AuthenticationException>(ex);
+            var detail = auth?.Message ?? ex.Message;
+            return detail.Contains("certificate", StringComparison.OrdinalIgnoreCase)
+                ? MultiArchException.Create(ex, MessageId.TlsUntrusted, request.Registry, detail)
+                : MultiArchException.Create(ex, MessageId.PlainHttpRegistry, request.Registry);
+        }
+
+        if (ex is TimeoutException)
+        {
+            return MultiArchException.Create(ex, MessageId.RequestTimedOut, request.Method, RegistryException.Redact(uri), $"{_settings.RequestTimeout.TotalSeconds:0} s");
+        }
+
+        var socket = FindInner<SocketException>(ex);
+        var reason = socket?.Message ?? ex.Message;
+        return attempts > 1
+            ? MultiArchException.Create(ex, MessageId.TooManyRetries, request.Method, RegistryException.Redact(uri), attempts, reason)
+            : MultiArchException.Create(ex, MessageId.RegistryUnreachable, request.Registry, reason);
+    }
+
+    private static T? FindInner<T>(Exception ex)
+        where T : Exception
+    {
+        for (var current = ex; current is not null; current = current.InnerException)
+        {
+            if (current is T match)
+            {
+                return match;
+            }
+        }
+
+        return null;
+    }
+
+    // ---------------------------------------------------------------- authentication
+
+    private async Task<bool> HasCredentialAsync(RegistryRequest request, CancellationToken cancellationToken) =>
+        await _settings.Credentials.GetCredentialAsync(request.Registry, AccessOf(request.Scopes), cancellationToken) is { HasBasic: true };
+
+    private static RegistryAccess AccessOf(IEnumerable<string> scopes) =>
+        scopes.Any(s => s.EndsWith(",push", StringComparison.Ordinal) || s.EndsWith(":push", StringComparison.Ordinal)) ? RegistryAccess.Push : RegistryAccess.Pull;
+
+    private static string TokenKey(string registry, IEnumerable<string> scopes) => registry + "|" + string.Join(' ', scopes);
+
+    private async Task<AuthenticationHeaderValue?> GetAuthorizationAsync(string registry, SortedSet<string> scopes, CancellationToken cancellationToken)
+    {
+        var challenge = _settings.AuthCache.GetChallenge(registry);
+        if (challenge is null)
+        {
+            return null;
+        }
+
+        var credential = await _settings.Credentials.GetCredentialAsync(registry, AccessOf(scopes), cancellationToken);
+        if (challenge.IsBasic)
+        {
+            return credential is { HasBasic: true } ? new AuthenticationHeaderValue("Basic", credential.ToBasicHeaderValue()) : null;
+        }
+
+        var key = TokenKey(registry, scopes);
+        var token = await _settings.AuthCache.GetTokenAsync(key, () => FetchTokenAsync(registry, challenge, scopes.ToArray(), credential, key, cancellationToken));
+        return new AuthenticationHeaderValue("Bearer", token.Value);
+    }
+
+    private async Task<CachedToken> FetchTokenAsync(string registry, AuthChallenge challenge, string[] scopes, RegistryCredential? credential, string key, CancellationToken cancellationToken)
+    {
+        if (!Uri.TryCreate(challenge.Realm, UriKind.Absolute, out var realm) || (realm.Scheme != Uri.UriSchemeHttps && realm.Scheme != Uri.UriSchemeHttp) || !string.IsNullOrEmpty(realm.UserInfo))
+        {
+            throw MultiArchException.Create(MessageId.TokenRequestFailed, challenge.Realm ?? "(none)", registry, "the registry's challenge names no valid http(s) realm");
+        }
+
+        if (realm.Scheme == Uri.UriSchemeHttp && !_settings.IsInsecure(registry) && !_settings.IsInsecureHost(realm.Host))
+        {
+            throw MultiArchException.Create(MessageId.TokenRequestFailed, RegistryException.Redact(realm), registry, "the token service is plain HTTP and the registry is not listed as insecure");
+        }
+
+        if (_settings.AuthCache.CountTokenRequest(key) > 2)
+        {
+            throw MultiArchException.Create(MessageId.TokenRequestFailed, RegistryException.Redact(realm), registry, "it was asked twice already for this access and did not grant it; stopping so the account is not locked");
+        }
+
+        var realmAllowed = IsRealmAllowed(registry, realm);
+        if (!realmAllowed && credential is not null)
+        {
+            _log.Message(LogLevel.Low, $"MultiArch: the token service {RegistryException.Redact(realm)} is not on '{registry}''s host; asking it for an anonymous token, without credentials.");
+        }
+
+        var sendCredential = realmAllowed ? credential : null;
+        var query = new List<string>();
+        if (challenge.Service is { } service)
+        {
+            query.Add("service=" + Uri.EscapeDataString(service));
+        }
+
+        query.AddRange(scopes.Select(s => "scope=" + Uri.EscapeDataString(s)));
+        HttpRequestMessage message;
+        if (sendCredential is { IdentityToken: { Length: > 0 } refreshToken })
+        {
+            var form = new List<KeyValuePair<string, string>>
+            {
+                new("grant_type", "refresh_token"),
+                new("refresh_token", refreshToken),
+                new("client_id", "multiarch-build-tasks"),
+                new("scope", string.Join(' ', scopes)),
+            };
+            if (challenge.Service is { } formService)
+            {
+                form.Add(new("service", formService));
+            }
+
+            message = new HttpRequestMessage(HttpMethod.Post, realm) { Content = new FormUrlEncodedContent(form) };
+        }
+        else
+        {
+            var builder = new UriBuilder(realm);
+            var existing = builder.Query.TrimStart('?');
+            builder.Query = string.Join('&', new[] { existing }.Where(q => q.Length > 0).Concat(query));
+            message = new HttpRequestMessage(HttpMethod.Get, builder.Uri);
+            if (sendCredential is { HasBasic: true })
+            {
+                message.Headers.Authorization = new AuthenticationHeaderValue("Basic", sendCredential.ToBasicHeaderValue());
+            }
+        }
+
+        using (message)
+        {
+            HttpResponseMessage response;
+            try
+            {
+                response = await SendOnceAsync(message, cancellationToken);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException)
+            {
+                throw MultiArchException.Create(ex, MessageId.TokenRequestFailed, RegistryException.Redact(realm), registry, ex.Message);
+            }
+
+            using (response)
+            {
+                _log.Message(LogLevel.Low, $"MultiArch: token {RegistryException.Redact(realm)} [{string.Join(' ', scopes)}] -> {(int)response.StatusCode}");
+                if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+                {
+                    if (!realmAllowed && credential is not null)
+                    {
+                        throw MultiArchException.Create(MessageId.RealmNotAllowed, registry, RegistryException.Redact(realm));
+                    }
+
+                    throw sendCredential is null
+                        ? MultiArchException.Create(MessageId.AuthenticationRequired, registry)
+                        : MultiArchException.Create(MessageId.AuthenticationFailed, registry, sendCredential.Source);
+                }
+
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    throw MultiArchException.Create(MessageId.TokenRequestFailed, RegistryException.Redact(realm), registry, $"HTTP {(int)response.StatusCode}");
+                }
+
+                var body = await ReadBoundedAsync(response, MaxErrorBytes, () => MultiArchException.Create(MessageId.TokenRequestFailed, RegistryException.Redact(realm), registry, "the token response is larger than 64 KiB"), cancellationToken);
+                return ParseToken(body, realm, registry);
+            }
+        }
+    }
+
+    private static CachedToken ParseToken(byte[] body, Uri realm, string registry)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            var root = document.RootElement;
+            var token = OciJson.GetString(root, "token") ?? OciJson.GetString(root, "access_token");
+            if (string.IsNullOrEmpty(token))
+            {
+                throw MultiArchException.Create(MessageId.TokenRequestFailed, RegistryException.Redact(realm), registry, "the response holds no token");
+            }
+
+            var lifetime = root.TryGetProperty("expires_in", out var e) && e.TryGetInt32(out var seconds) && seconds > 0 ? seconds : 60;
+            var issued = OciJson.GetString(root, "issued_at") is { } text && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at) ? at : DateTimeOffset.UtcNow;
+            if (issued > DateTimeOffset.UtcNow)
+            {
+                issued = DateTimeOffset.UtcNow;
+            }
+
+            // Refresh early: a token that expires while a request is in flight costs a 401 round trip.
+            var expires = issued.AddSeconds(Math.Max(lifetime, 60)).AddSeconds(-Math.Min(30, lifetime / 4));
+            return new CachedToken(token, expires);
+        }
+        catch (JsonException)
+        {
+            throw MultiArchException.Create(MessageId.TokenRequestFailed, RegistryException.Redact(realm), registry, "the response is not JSON");
+        }
+    }
+
+    private bool IsRealmAllowed(string registry, Uri realm)
+    {
+        var registryHost = RegistrySettings.HostOf(registry == ImageReference.DockerHub ? "registry-1.docker.io" : registry);
+        return string.Equals(realm.Host, registryHost, StringComparison.OrdinalIgnoreCase)
+            || _settings.TrustedRealmHosts.Contains(realm.Host) || _settings.TrustedRealmHosts.Contains(realm.Authority)
+            || s_wellKnownRealms.Contains(registryHost + "|" + realm.Host);
+    }
+
+    // ---------------------------------------------------------------- errors
+
+    private async Task<MultiArchException> ErrorAsync(RegistryRequest request, HttpResponseMessage response, ImageReference reference, CancellationToken cancellationToken)
+    {
+        var uri = response.RequestMessage?.RequestUri ?? BuildUri(request, "https");
+        var codes = new List<string>();
+        var details = new List<string>();
+        if (request.Method != HttpMethod.Head)
+        {
+            try
+            {
+                var body = await ReadBoundedAsync(response, MaxErrorBytes, () => new InvalidDataException(), cancellationToken);
+                using var document = JsonDocument.Parse(body);
+                if (document.RootElement.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Array)
+                {
+                    foreach (var error in errors.EnumerateArray())
+                    {
+                        if (OciJson.GetString(error, "code") is { } code)
+                        {
+                            codes.Add(code);
+                            details.Add(OciJson.GetString(error, "message") is { } text ? $"{code}: {text}" : code);
+                        }
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is JsonException or InvalidDataException or HttpRequestException or IOException)
+            {
+                // An unreadable error body changes nothing: the status says enough.
+            }
+        }
+
+        var status = response.StatusCode;
+        var method = request.Method.Method;
+        var credential = await _settings.Credentials.GetCredentialAsync(request.Registry, AccessOf(request.Scopes), cancellationToken);
+        var action = request.Method == HttpMethod.Get || request.Method == HttpMethod.Head ? "pull" : "push";
+        var codeText = codes.Count > 0 ? " (" + string.Join("; ", details.Take(3)) + ")" : string.Empty;
+        return status switch
+        {
+            HttpStatusCode.Unauthorized when credential is null => RegistryException.From(MessageId.AuthenticationRequired, method, uri, status, codes, request.Registry),
+            HttpStatusCode.Unauthorized => RegistryException.From(MessageId.AuthenticationFailed, method, uri, status, codes, request.Registry, credential.Source),
+            HttpStatusCode.Forbidden => RegistryException.From(MessageId.AccessDenied, method, uri, status, codes, request.Registry, action, reference.Repository, codes.Count > 0 ? string.Join(", ", codes) : "HTTP 403"),
+            HttpStatusCode.NotFound when codes.Contains("NAME_UNKNOWN") => RegistryException.From(MessageId.RepositoryNotFound, method, uri, status, codes, request.Registry, reference.Repository, reference.Original),
+            HttpStatusCode.NotFound when request.PathAndQuery.Contains("/manifests/", StringComparison.Ordinal) =>
+                RegistryException.From(MessageId.ManifestNotFound, method, uri, status, codes, reference.Original, reference.ReferenceForApi, reference.Repository),
+            _ => RegistryException.From(MessageId.UnexpectedStatus, method, uri, status, codes, method, RegistryException.Redact(uri), (int)status, codeText, Hint(status)),
+        };
+    }
+
+    private static string Hint(HttpStatusCode status) => status switch
+    {
+        HttpStatusCode.BadRequest => "The registry rejected the request as malformed; check the registry supports this media type.",
+        HttpStatusCode.UnsupportedMediaType => "The registry does not accept this media type.",
+        HttpStatusCode.TooManyRequests => "The registry is throttling; try again later.",
+        _ when (int)status >= 500 => "The registry failed; try again later.",
+        _ => "Check the registry's documentation for this status.",
+    };
+}
+
+/// <summary>Passes a blob through while hashing it, so a copy can prove it moved exactly the bytes it meant to.</summary>
+internal sealed class VerifyingStream : Stream
+{
+    private readonly Stream _inner;
+    private readonly Digest _expected;
+    private readonly long _expectedSize;
+    private readonly System.Security.Cryptography.IncrementalHash _hash;
+    private long _read;
+
+    public VerifyingStream(Stream inner, Digest expected, long expectedSize)
+    {
+        _inner = inner;
+        _expected = expected;
+        _expectedSize = expectedSize;
+        _hash = System.Security.Cryptography.IncrementalHash.CreateHash(expected.Algorithm == "sha512"
+            ? System.Security.Cryptography.HashAlgorithmName.SHA512
+            : System.Security.Cryptography.HashAlgorithmName.SHA256);
+    }
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => _expectedSize;
+
+    public override long Position
+    {
+        get => _read;
+        set => throw new NotSupportedException();
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        var read = _inner.Read(buffer);
+        Account(buffer[..read]);
+        return read;
+    }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var read = await _inner.ReadAsync(buffer, cancellationToken);
+        Account(buffer.Span[..read]);
+        return read;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    private void Account(ReadOnlySpan<byte> data)
+    {
+        _read += data.Length;
+        if (_read > _expectedSize)
+        {
+            throw new InvalidDataException($"the blob is larger than its descriptor's {_expectedSize} bytes");
+        }
+
+        _hash.AppendData(data);
+    }
+
+    public void ThrowIfMismatch(string what)
+    {
+        var actual = Convert.ToHexString(_hash.GetCurrentHash()).ToLowerInvariant();
+        if (_read != _expectedSize || actual != _expected.Hex)
+        {
+            throw MultiArchException.Create(MessageId.DigestMismatch, what, $"{_expected.Algorithm}:{actual}", _expected);
+        }
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _hash.Dispose();
+            _inner.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,390 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Text.Json;
+using MultiArch.Build.Tasks.Oci;
+
+namespace MultiArch.Build.Tasks.Registry;
+
+/// <summary>
+/// The one registry client every task uses: the OCI distribution API over one <see cref="HttpClient"/>, with
+/// challenge-driven Basic and Bearer authentication, verified digests, bounded reads, retries for idempotent
+/// requests and a bounded number of requests in flight.
+/// </summary>
+internal sealed partial class RegistryClient : IDisposable
+{
+    public const int MaxManifestBytes = 4 * 1024 * 1024;
+    public const int MaxConfigBytes = 16 * 1024 * 1024;
+    public const int MaxErrorBytes = 64 * 1024;
+
+    private readonly RegistrySettings _settings;
+    private readonly HttpClient _http;
+    private readonly SemaphoreSlim _inFlight;
+    private readonly IBuildLog _log;
+    private int _requestCount;
+
+    public RegistryClient(RegistrySettings settings)
+    {
+        _settings = settings;
+        _log = settings.Log;
+        _inFlight = new SemaphoreSlim(Math.Max(1, settings.MaxConcurrency));
+        _http = new HttpClient(settings.TransportFactory?.Invoke() ?? CreateTransport(settings), disposeHandler: true)
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+        _http.DefaultRequestHeaders.UserAgent.ParseAdd(settings.UserAgent);
+    }
+
+    /// <summary>Requests sent so far (registry and token service), for the summary and the benchmarks.</summary>
+    public int RequestCount => Volatile.Read(ref _requestCount);
+
+    public RegistrySettings Settings => _settings;
+
+    public void Dispose()
+    {
+        _http.Dispose();
+        _inFlight.Dispose();
+    }
+
+    private static SocketsHttpHandler CreateTransport(RegistrySettings settings) => new()
+    {
+        ConnectTimeout = settings.ConnectTimeout,
+        AllowAutoRedirect = false,
+        UseCookies = false,
+        UseProxy = true,
+        AutomaticDecompression = DecompressionMethods.None,
+        MaxConnectionsPerServer = Math.Max(2, settings.MaxConcurrency),
+        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+        SslOptions = new SslClientAuthenticationOptions
+        {
+            // A certificate error is accepted only for hosts the user listed as insecure (and localhost).
+            RemoteCertificateValidationCallback = (sender, _, _, errors) =>
+                errors == SslPolicyErrors.None ||
+                (sender is SslStream stream && settings.IsInsecureHost(stream.TargetHostName)),
+        },
+    };
+
+    // ---------------------------------------------------------------- manifests
+
+    /// <summary>Reads a manifest or index by tag or digest; the bytes are kept and their digest verified.</summary>
+    public async Task<ManifestContent> GetManifestAsync(ImageReference reference, CancellationToken cancellationToken)
+    {
+        var request = new RegistryRequest(reference.Registry, HttpMethod.Get, $"/v2/{reference.Repository}/manifests/{reference.ReferenceForApi}")
+        {
+            Scopes = [PullScope(reference.Repository)],
+            Accept = MediaTypes.ManifestAccept,
+        };
+        using var response = await SendAsync(request, cancellationToken);
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            throw await ErrorAsync(request, response, reference, cancellationToken);
+        }
+
+        var bytes = await ReadBoundedAsync(response, MaxManifestBytes, () => MultiArchException.Create(MessageId.ManifestTooLarge, reference.Original, MaxManifestBytes), cancellationToken);
+        var actual = Digest.FromContent(bytes);
+        var expected = reference.Digest ?? HeaderDigest(response);
+        if (expected is { } want && !want.Matches(bytes))
+        {
+            throw MultiArchException.Create(MessageId.DigestMismatch, reference.Original, actual, want);
+        }
+
+        return ManifestContent.Parse(bytes, response.Content.Headers.ContentType?.MediaType, reference.ToString());
+    }
+
+    /// <summary>HEAD of a manifest: its descriptor (media type, digest, size), or null when it does not exist.</summary>
+    public async Task<Descriptor?> HeadManifestAsync(ImageReference reference, CancellationToken cancellationToken)
+    {
+        var request = new RegistryRequest(reference.Registry, HttpMethod.Head, $"/v2/{reference.Repository}/manifests/{reference.ReferenceForApi}")
+        {
+            Scopes = [PullScope(reference.Repository)],
+            Accept = MediaTypes.ManifestAccept,
+        };
+        using var response = await SendAsync(request, cancellationToken);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            throw await ErrorAsync(request, response, reference, cancellationToken);
+        }
+
+        var digest = HeaderDigest(response) ?? reference.Digest;
+        var mediaType = ManifestContent.NormalizeContentType(response.Content.Headers.ContentType?.ToString());
+        var size = response.Content.Headers.ContentLength;
+        if (digest is null || mediaType is null || size is null)
+        {
+            // Some registries omit headers on HEAD: fall back to reading the manifest.
+            var manifest = await GetManifestAsync(reference, cancellationToken);
+            return manifest.ToDescriptor();
+        }
+
+        return new Descriptor(mediaType, digest.Value, size.Value);
+    }
+
+    /// <summary>Pushes manifest bytes under a tag or a digest; checks the digest the registry computed.</summary>
+    public async Task PutManifestAsync(ImageReference target, ManifestContent content, CancellationToken cancellationToken)
+    {
+        var raw = content.Raw;
+        var request = new RegistryRequest(target.Registry, HttpMethod.Put, $"/v2/{target.Repository}/manifests/{target.ReferenceForApi}")
+        {
+            Scopes = [PushScope(target.Repository)],
+            Content = () =>
+            {
+                var body = new ReadOnlyMemoryContent(raw);
+                body.Headers.ContentType = new MediaTypeHeaderValue(content.MediaType);
+                return body;
+            },
+            Idempotent = true,
+        };
+        using var response = await SendAsync(request, cancellationToken);
+        if (response.StatusCode is not (HttpStatusCode.Created or HttpStatusCode.OK or HttpStatusCode.Accepted))
+        {
+            throw await ErrorAsync(request, response, target, cancellationToken);
+        }
+
+        if (HeaderDigest(response) is { } reported && reported != content.Digest)
+        {
+            throw MultiArchException.Create(MessageId.DigestMismatch, target.ToString(), reported, content.Digest);
+        }
+    }
+
+    public async Task<bool> DeleteManifestAsync(ImageReference target, Digest digest, CancellationToken cancellationToken)
+    {
+        var request = new RegistryRequest(target.Registry, HttpMethod.Delete, $"/v2/{target.Repository}/manifests/{digest}")
+        {
+            Scopes = [$"repository:{target.Repository}:delete"],
+            Idempotent = true,
+        };
+        using var response = await SendAsync(request, cancellationToken);
+        return response.StatusCode is HttpStatusCode.Accepted or HttpStatusCode.OK;
+    }
+
+    // ---------------------------------------------------------------- blobs
+
+    /// <summary>Reads a small blob (an image config) with its digest and size verified.</summary>
+    public async Task<byte[]> GetBlobAsync(ImageReference repository, Descriptor descriptor, CancellationToken cancellationToken)
+    {
+        if (descriptor.Size > MaxConfigBytes)
+        {
+            throw MultiArchException.Create(MessageId.BlobTooLarge, descriptor.Digest, MaxConfigBytes);
+        }
+
+        var request = new RegistryRequest(repository.Registry, HttpMethod.Get, $"/v2/{repository.Repository}/blobs/{descriptor.Digest}")
+        {
+            Scopes = [PullScope(repository.Repository)],
+        };
+        using var response = await SendFollowingRedirectsAsync(request, cancellationToken);
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            throw await ErrorAsync(request, response, repository, cancellationToken);
+        }
+
+        var bytes = await ReadBoundedAsync(response, (int)Math.Min(MaxConfigBytes, descriptor.Size), () => MultiArchException.Create(MessageId.BlobTooLarge, descriptor.Digest, descriptor.Size), cancellationToken);
+        if (!descriptor.Digest.Matches(bytes))
+        {
+            throw MultiArchException.Create(MessageId.DigestMismatch, $"{repository.Name}@{descriptor.Digest}", Digest.FromContent(bytes), descriptor.Digest);
+        }
+
+        return bytes;
+    }
+
+    public async Task<bool> BlobExistsAsync(ImageReference repository, Digest digest, CancellationToken cancellationToken)
+    {
+        var request = new RegistryRequest(repository.Registry, HttpMethod.Head, $"/v2/{repository.Repository}/blobs/{digest}")
+        {
+            Scopes = [PullScope(repository.Repository)],
+        };
+        using var response = await SendAsync(request, cancellationToken);
+        return response.StatusCode switch
+        {
+            HttpStatusCode.OK => true,
+            HttpStatusCode.NotFound => false,
+            _ => throw await ErrorAsync(request, response, repository, cancellationToken),
+        };
+    }
+
+    /// <summary>
+    /// Asks the registry to mount a blob from another repository. True when it did (201); false when it refused
+    /// (202 with an upload session, which is cancelled, or an error), so the caller streams the blob instead.
+    /// </summary>
+    public async Task<bool> TryMountBlobAsync(ImageReference target, Digest digest, string fromRepository, CancellationToken cancellationToken)
+    {
+        var request = new RegistryRequest(target.Registry, HttpMethod.Post, $"/v2/{target.Repository}/blobs/uploads/?mount={Uri.EscapeDataString(digest.ToString())}&from={Uri.EscapeDataString(fromRepository)}")
+        {
+            Scopes = [PushScope(target.Repository), PullScope(fromRepository)],
+            Content = () => new ByteArrayContent([]),
+            Idempotent = true,
+        };
+        using var response = await SendAsync(request, cancellationToken);
+        if (response.StatusCode == HttpStatusCode.Created)
+        {
+            return true;
+        }
+
+        _log.Message(LogLevel.Low, $"MultiArch: the registry refused to mount {digest} from '{fromRepository}' into '{target.Repository}' (HTTP {(int)response.StatusCode}); copying it instead.");
+        if (response.StatusCode == HttpStatusCode.Accepted && response.Headers.Location is { } location)
+        {
+            await CancelUploadAsync(target, location, cancellationToken);
+        }
+
+        return false;
+    }
+
+    /// <summary>Streams a blob from one repository (on any registry) into another, verifying its digest on the way.</summary>
+    public async Task CopyBlobAsync(ImageReference source, ImageReference target, Descriptor blob, CancellationToken cancellationToken)
+    {
+        var get = new RegistryRequest(source.Registry, HttpMethod.Get, $"/v2/{source.Repository}/blobs/{blob.Digest}")
+        {
+            Scopes = [PullScope(source.Repository)],
+        };
+        using var download = await SendFollowingRedirectsAsync(get, cancellationToken);
+        if (download.StatusCode != HttpStatusCode.OK)
+        {
+            throw await ErrorAsync(get, download, source, cancellationToken);
+        }
+
+        var start = new RegistryRequest(target.Registry, HttpMethod.Post, $"/v2/{target.Repository}/blobs/uploads/")
+        {
+            Scopes = [PushScope(target.Repository)],
+            Content = () => new ByteArrayContent([]),
+        };
+        using var session = await SendAsync(start, cancellationToken);
+        if (session.StatusCode != HttpStatusCode.Accepted || session.Headers.Location is null)
+        {
+            throw await ErrorAsync(start, session, target, cancellationToken);
+        }
+
+        var location = ResolveLocation(start, session.Headers.Location);
+        var separator = location.Contains('?', StringComparison.Ordinal) ? "&" : "?";
+        await using var stream = await download.Content.ReadAsStreamAsync(cancellationToken);
+        await using var verifying = new VerifyingStream(stream, blob.Digest, blob.Size);
+        var put = new RegistryRequest(target.Registry, HttpMethod.Put, location + separator + "digest=" + Uri.EscapeDataString(blob.Digest.ToString()))
+        {
+            Scopes = [PushScope(target.Repository)],
+            Content = () =>
+            {
+                var body = new StreamContent(verifying);
+                body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+                body.Headers.ContentLength = blob.Size;
+                return body;
+            },
+            AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
+        };
+        using var done = await SendAsync(put, cancellationToken);
+        verifying.ThrowIfMismatch($"{source.Name}@{blob.Digest}");
+        if (done.StatusCode is not (HttpStatusCode.Created or HttpStatusCode.NoContent or HttpStatusCode.OK))
+        {
+            throw await ErrorAsync(put, done, target, cancellationToken);
+        }
+    }
+
+    /// <summary>Uploads bytes as a blob (monolithic POST+PUT); used to seed images and by the registry self-test.</summary>
+    public async Task UploadBlobAsync(ImageReference target, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    {
+        var digest = Digest.FromContent(content.Span);
+        var start = new RegistryRequest(target.Registry, HttpMethod.Post, $"/v2/{target.Repository}/blobs/uploads/")
+        {
+            Scopes = [PushScope(target.Repository)],
+            Content = () => new ByteArrayContent([]),
+        };
+        using var session = await SendAsync(start, cancellationToken);
+        if (session.StatusCode != HttpStatusCode.Accepted || session.Headers.Location is null)
+        {
+            throw await ErrorAsync(start, session, target, cancellationToken);
+        }
+
+        var location = ResolveLocation(start, session.Headers.Location);
+        var separator = location.Contains('?', StringComparison.Ordinal) ? "&" : "?";
+        var put = new RegistryRequest(target.Registry, HttpMethod.Put, location + separator + "digest=" + Uri.EscapeDataString(digest.ToString()))
+        {
+            Scopes = [PushScope(target.Repository)],
+            Content = () =>
+            {
+                var body = new ReadOnlyMemoryContent(content);
+                body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+                return body;
+            },
+            AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
+        };
+        using var done = await SendAsync(put, cancellationToken);
+        if (done.StatusCode is not (HttpStatusCode.Created or HttpStatusCode.NoContent or HttpStatusCode.OK))
+        {
+            throw await ErrorAsync(put, done, target, cancellationToken);
+        }
+    }
+
+    private async Task CancelUploadAsync(ImageReference target, Uri location, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var path = location.IsAbsoluteUri ? location.ToString() : location.OriginalString;
+            var request = new RegistryRequest(target.Registry, HttpMethod.Delete, path)
+            {
+                Scopes = [PushScope(target.Repository)],
+                AbsoluteLocation = location.IsAbsoluteUri,
+            };
+            using var _ = await SendAsync(request, cancellationToken);
+        }
+        catch (MultiArchException)
+        {
+            // Best effort: an abandoned upload session expires on its own.
+        }
+    }
+
+    private static string ResolveLocation(RegistryRequest request, Uri location) =>
+        location.IsAbsoluteUri ? location.ToString() : location.OriginalString;
+
+    internal static string PullScope(string repository) => $"repository:{repository}:pull";
+
+    internal static string PushScope(string repository) => $"repository:{repository}:pull,push";
+
+    private static Digest? HeaderDigest(HttpResponseMessage response) =>
+        response.Headers.TryGetValues("Docker-Content-Digest", out var values) && Digest.TryParse(values.FirstOrDefault(), out var digest) ? digest : null;
+
+    internal static async Task<byte[]> ReadBoundedAsync(HttpResponseMessage response, int max, Func<Exception> tooLarge, CancellationToken cancellationToken)
+    {
+        if (response.Content.Headers.ContentLength is { } length && length > max)
+        {
+            throw tooLarge();
+        }
+
+        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+        var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await stream.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffer.Length + read > max)
+            {
+                throw tooLarge();
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
+}
+
+/// <summary>One registry request, re-creatable for retries and re-authentication.</summary>
+internal sealed record RegistryRequest(string Registry, HttpMethod Method, string PathAndQuery)
+{
+    public IReadOnlyList<string> Scopes { get; init; } = [];
+
+    public IReadOnlyList<string> Accept { get; init; } = [];
+
+    public Func<HttpContent>? Content { get; init; }
+
+    /// <summary>GET, HEAD, PUT of a manifest and mounts may be retried; uploads with streamed bodies may not.</summary>
+    public bool Idempotent { get; init; }
+
+    /// <summary>The path is an absolute URL (an upload location the registry handed out).</summary>
+    public bool AbsoluteLocation { get; init; }
+
+    public bool IsRetryable => Idempotent || Method == HttpMethod.Get || Method == HttpMethod.Head;
+}

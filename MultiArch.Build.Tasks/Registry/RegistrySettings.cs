@@ -1,0 +1,78 @@
+namespace MultiArch.Build.Tasks.Registry;
+
+/// <summary>
+/// Everything the registry client needs to know, passed in as one immutable record (never read from statics).
+/// <see cref="FromEnvironment"/> builds it from the variables the .NET SDK already reads.
+/// </summary>
+internal sealed record RegistrySettings
+{
+    /// <summary>Hosts (<c>host:port</c>, case-insensitive) allowed plain HTTP or an unverified certificate. <c>localhost</c> always is.</summary>
+    public IReadOnlySet<string> InsecureRegistries { get; init; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Token-service hosts other than the registry's own that may receive credentials.</summary>
+    public IReadOnlySet<string> TrustedRealmHosts { get; init; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+
+    public required ICredentialProvider Credentials { get; init; }
+
+    public IBuildLog Log { get; init; } = NullBuildLog.Instance;
+
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long one request may wait for the response headers.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(100);
+
+    /// <summary>How many requests run side by side.</summary>
+    public int MaxConcurrency { get; init; } = 8;
+
+    /// <summary>Retries after the first attempt, for idempotent requests.</summary>
+    public int MaxRetries { get; init; } = 5;
+
+    /// <summary>The first retry delay; it doubles each time, with jitter.</summary>
+    public TimeSpan RetryBaseDelay { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>The longest <c>Retry-After</c> honoured; a longer one fails fast.</summary>
+    public TimeSpan MaxRetryAfter { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Test seam: the innermost handler. Null uses a <see cref="SocketsHttpHandler"/>.</summary>
+    public Func<HttpMessageHandler>? TransportFactory { get; init; }
+
+    /// <summary>Tokens and learned challenges; share one across the tasks of a build.</summary>
+    public AuthCache AuthCache { get; init; } = new();
+
+    public string UserAgent { get; init; } = "MultiArch.Build.Tasks/" + typeof(RegistrySettings).Assembly.GetName().Version?.ToString(3);
+
+    public bool IsInsecure(string registry)
+    {
+        var host = HostOf(registry);
+        return host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || InsecureRegistries.Contains(registry);
+    }
+
+    public bool IsInsecureHost(string host) =>
+        host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || InsecureRegistries.Any(r => HostOf(r).Equals(host, StringComparison.OrdinalIgnoreCase));
+
+    public static string HostOf(string registry)
+    {
+        if (registry.StartsWith('['))
+        {
+            var close = registry.IndexOf(']', StringComparison.Ordinal);
+            return close > 0 ? registry[1..close] : registry;
+        }
+
+        var colon = registry.LastIndexOf(':');
+        return colon >= 0 ? registry[..colon] : registry;
+    }
+
+    /// <summary>
+    /// Settings from the environment: <c>DOTNET_CONTAINER_INSECURE_REGISTRIES</c> (semicolon-separated <c>host:port</c>,
+    /// as the SDK reads it) and the credential variables and files of <see cref="DefaultCredentialProvider"/>.
+    /// </summary>
+    public static RegistrySettings FromEnvironment(Func<string, string?> environment, IBuildLog log) => new()
+    {
+        InsecureRegistries = SplitList(environment("DOTNET_CONTAINER_INSECURE_REGISTRIES"), ';'),
+        Credentials = new DefaultCredentialProvider(environment, log),
+        Log = log,
+    };
+
+    public static HashSet<string> SplitList(string? value, params char[] separators) =>
+        new((value ?? string.Empty).Split(separators, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), StringComparer.OrdinalIgnoreCase);
+}

@@ -1,0 +1,134 @@
+using Microsoft.Build.Framework;
+using MultiArch.Build.Tasks.Registry;
+using BuildTask = Microsoft.Build.Utilities.Task;
+
+namespace MultiArch.Build.Tasks.Tasks;
+
+/// <summary>
+/// The base of every task: runs the async work, honours MSBuild cancellation, and turns every failure into one
+/// coded error (details of unexpected ones at low importance only, never a stack trace on the console).
+/// </summary>
+public abstract class MultiArchTask : BuildTask, ICancelableTask
+{
+    private readonly CancellationTokenSource _cancellation = new();
+
+    /// <summary>Seconds one registry request may wait for its response headers (default 100).</summary>
+    public string? RegistryTimeout { get; set; }
+
+    /// <summary>How many registry requests may run side by side (default 8).</summary>
+    public int MaxParallelism { get; set; }
+
+    /// <summary>Token-service hosts other than the registry's own that may receive credentials (semicolon-separated).</summary>
+    public string? TrustedRealms { get; set; }
+
+    /// <summary>Test seam: the environment the credentials and insecure-registry list are read from.</summary>
+    internal Func<string, string?> Environment { get; set; } = System.Environment.GetEnvironmentVariable;
+
+    /// <summary>Test seam: the innermost HTTP handler.</summary>
+    internal Func<HttpMessageHandler>? TransportFactory { get; set; }
+
+    public void Cancel() => _cancellation.Cancel();
+
+    public override bool Execute()
+    {
+        try
+        {
+            ExecuteAsync(_cancellation.Token).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (_cancellation.IsCancellationRequested)
+        {
+            LogError(MultiArchException.Create(MessageId.Cancelled));
+        }
+        catch (MultiArchException ex)
+        {
+            LogError(ex);
+        }
+        catch (Exception ex)
+        {
+            var (code, text) = Messages.Format(MessageId.UnexpectedError, GetType().Name, ex.Message);
+            Log.LogError(null, code, null, null, 0, 0, 0, 0, text);
+            Log.LogMessage(MessageImportance.Low, "MultiArch: " + ex);
+        }
+
+        return !Log.HasLoggedErrors;
+    }
+
+    private protected abstract Task ExecuteAsync(CancellationToken cancellationToken);
+
+    private void LogError(MultiArchException ex)
+    {
+        Log.LogError(null, ex.Code, null, null, 0, 0, 0, 0, ex.Message);
+        if (ex.InnerException is not null)
+        {
+            Log.LogMessage(MessageImportance.Low, "MultiArch: " + ex.InnerException.GetType().Name + ": " + ex.InnerException.Message);
+        }
+    }
+
+    private protected IBuildLog BuildLog => new TaskBuildLog(Log);
+
+    /// <summary>Settings from the environment and the task's parameters; the auth cache is shared by every task of the build.</summary>
+    private protected RegistrySettings CreateSettings()
+    {
+        var settings = RegistrySettings.FromEnvironment(Environment, BuildLog);
+        if (!string.IsNullOrWhiteSpace(RegistryTimeout))
+        {
+            if (!double.TryParse(RegistryTimeout, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds) || seconds <= 0)
+            {
+                throw MultiArchException.Create(MessageId.InvalidTimeout, "ContainerRegistryTimeout", RegistryTimeout);
+            }
+
+            settings = settings with { RequestTimeout = TimeSpan.FromSeconds(seconds) };
+        }
+
+        if (MaxParallelism > 0)
+        {
+            settings = settings with { MaxConcurrency = MaxParallelism };
+        }
+
+        return settings with
+        {
+            TrustedRealmHosts = RegistrySettings.SplitList(TrustedRealms, ';', ','),
+            TransportFactory = TransportFactory,
+            AuthCache = SharedAuthCache(),
+        };
+    }
+
+    private AuthCache SharedAuthCache()
+    {
+        if (BuildEngine is not IBuildEngine4 engine)
+        {
+            return new AuthCache();
+        }
+
+        const string Key = "MultiArch.Build.Tasks.AuthCache";
+        if (engine.GetRegisteredTaskObject(Key, RegisteredTaskObjectLifetime.Build) is AuthCache existing)
+        {
+            return existing;
+        }
+
+        var cache = new AuthCache();
+        engine.RegisterTaskObject(Key, cache, RegisteredTaskObjectLifetime.Build, allowEarlyCollection: false);
+        return cache;
+    }
+
+    /// <summary>Splits an MSBuild list property: semicolons or commas, trimmed, empty entries dropped.</summary>
+    private protected static string[] SplitList(string? value) =>
+        (value ?? string.Empty).Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+}
+
+/// <summary>Routes <see cref="IBuildLog"/> to MSBuild.</summary>
+internal sealed class TaskBuildLog : IBuildLog
+{
+    private readonly Microsoft.Build.Utilities.TaskLoggingHelper _log;
+
+    public TaskBuildLog(Microsoft.Build.Utilities.TaskLoggingHelper log) => _log = log;
+
+    public void Message(LogLevel level, string message) => _log.LogMessage(level switch
+    {
+        LogLevel.High => MessageImportance.High,
+        LogLevel.Normal => MessageImportance.Normal,
+        _ => MessageImportance.Low,
+    }, message);
+
+    public void Warning(string code, string message) => _log.LogWarning(null, code, null, null, 0, 0, 0, 0, message);
+}
