@@ -1,0 +1,324 @@
+using System.Collections.Immutable;
+using MultiArch.Build.Tasks.Oci;
+using MultiArch.Build.Tasks.Registry;
+
+namespace MultiArch.Build.Tasks.Publishing;
+
+/// <summary>
+/// Stitches existing per-platform images into one index and pushes it, in an order that never publishes half an
+/// index: validate everything; resolve the sources side by side; bring every child into the target repository
+/// (mount, or copy when the mount is refused or the source is on another registry) and verify it by digest;
+/// only then move the tags. A failure at any step leaves every tag where it was.
+/// </summary>
+internal sealed class ManifestListPublisher
+{
+    private readonly RegistryClient _client;
+    private readonly IBuildLog _log;
+
+    public ManifestListPublisher(RegistryClient client, IBuildLog log)
+    {
+        _client = client;
+        _log = log;
+    }
+
+    public async Task<PushResult> PushAsync(PushRequest request, CancellationToken cancellationToken)
+    {
+        Validate(request);
+
+        var resolved = await Task.WhenAll(request.Sources.Select(s => ResolveAsync(request, s, cancellationToken)));
+        var present = resolved.Where(r => r is not null).Select(r => r!).ToList();
+        if (present.Count == 0)
+        {
+            throw MultiArchException.Create(MessageId.AllSourcesMissing);
+        }
+
+        var entries = Flatten(present);
+        CheckDuplicates(entries);
+        var mediaType = ChooseFormat(request, entries);
+        var index = ImageIndex.Create(mediaType, entries.Select(e => e.Descriptor).ToList(), request.Annotations);
+        var platforms = string.Join(", ", index.Manifests.Where(d => !d.IsAttestation).Select(d => d.Platform?.ToString() ?? "?"));
+        var imageCount = index.Manifests.Count(d => !d.IsAttestation);
+        if (request.DryRun)
+        {
+            _log.Message(LogLevel.High, System.Text.Encoding.UTF8.GetString(index.Raw.Span));
+            _log.Message(LogLevel.High, Messages.Text(MessageId.Summary_DryRun, request.Target.Name, index.Digest, imageCount, platforms));
+            return new PushResult(index, request.Target, [], DryRun: true);
+        }
+
+        // Every child must be in the target repository, verified by digest, before any tag moves.
+        await Task.WhenAll(entries.Select(e => EnsureChildAsync(request.Target, e, cancellationToken)));
+
+        var tags = request.AllTags.ToList();
+        var pushed = new List<ImageReference>();
+        var changed = false;
+        if (tags.Count == 0)
+        {
+            var byDigest = request.Target.WithDigest(index.Digest);
+            if (await _client.HeadManifestAsync(byDigest, cancellationToken) is null)
+            {
+                await _client.PutManifestAsync(byDigest, index, cancellationToken);
+                changed = true;
+            }
+
+            pushed.Add(byDigest);
+        }
+        else
+        {
+            // The index goes in under its first tag (which stores it by digest too), then the other tags.
+            // A tag that already points at this exact index is not written again.
+            var current = await Task.WhenAll(tags.Select(t => _client.HeadManifestAsync(request.Target.WithTag(t), cancellationToken)));
+            for (var i = 0; i < tags.Count; i++)
+            {
+                var reference = request.Target.WithTag(tags[i]);
+                if (current[i]?.Digest != index.Digest)
+                {
+                    await _client.PutManifestAsync(reference, index, cancellationToken);
+                    _log.Message(LogLevel.Normal, $"Tagged {reference} -> {index.Digest}");
+                    changed = true;
+                }
+                else
+                {
+                    _log.Message(LogLevel.Normal, $"{reference} already points at {index.Digest}; not pushed again.");
+                }
+
+                pushed.Add(reference);
+            }
+        }
+
+        _log.Message(LogLevel.High, Messages.Text(MessageId.Summary_Pushed, request.Target.Name + (request.Target.Tag is null ? string.Empty : ":" + request.Target.Tag), index.Digest, imageCount, platforms));
+        return new PushResult(index, request.Target, [.. pushed], DryRun: false) { Changed = changed };
+    }
+
+    private static void Validate(PushRequest request)
+    {
+        foreach (var tag in request.AllTags)
+        {
+            if (!ImageReference.IsValidTag(tag))
+            {
+                throw MultiArchException.Create(MessageId.InvalidTag, tag);
+            }
+        }
+
+        if (request.Format is not (null or "oci" or "docker"))
+        {
+            throw MultiArchException.Create(MessageId.UnknownManifestFormat, request.Format);
+        }
+
+        if (request.Format == "docker" && (request.Annotations.Count > 0 || request.Sources.Any(s => s.Annotations.Count > 0)))
+        {
+            throw MultiArchException.Create(MessageId.AnnotationsNeedOci);
+        }
+
+        if (request.Sources.Length == 0)
+        {
+            throw MultiArchException.Create(MessageId.NoManifestInput);
+        }
+    }
+
+    // ---------------------------------------------------------------- resolving sources
+
+    /// <summary>A source as resolved: its manifest (or index) and, for an index, its children's manifests.</summary>
+    private sealed record Resolved(SourceEntry Source, ManifestContent? Manifest, Descriptor Descriptor, ImmutableArray<(Descriptor Descriptor, ManifestContent Manifest)> Children);
+
+    /// <summary>One entry of the new index and what is needed to bring it into the target repository.</summary>
+    private sealed record Entry(Descriptor Descriptor, ImageReference Source, ManifestContent? Manifest, string Origin);
+
+    private async Task<Resolved?> ResolveAsync(PushRequest request, SourceEntry source, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (source.Known is { } known && MediaTypes.IsImageManifest(known.MediaType) && source.Platform is not null && !request.VerifyPlatforms)
+            {
+                return new Resolved(source, null, known with { Platform = source.Platform, Annotations = source.Annotations }, []);
+            }
+
+            var manifest = await _client.GetManifestAsync(source.Image, cancellationToken);
+            switch (manifest)
+            {
+                case ImageManifest image:
+                    var platform = await ResolvePlatformAsync(request, source, image, cancellationToken);
+                    var descriptor = image.ToDescriptor() with { Platform = platform, Annotations = source.Annotations };
+                    _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> {image.Digest} ({platform})");
+                    return new Resolved(source, image, descriptor, []);
+                case ImageIndex index:
+                    var children = await Task.WhenAll(SelectFromIndex(source, index).Select(async d =>
+                        (d, await _client.GetManifestAsync(source.Image.WithDigest(d.Digest), cancellationToken))));
+                    _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> index {index.Digest} ({children.Length} entries)");
+                    return new Resolved(source, index, index.ToDescriptor(), [.. children]);
+                default:
+                    throw MultiArchException.Create(MessageId.UnsupportedMediaType, source.Image.Original, manifest.MediaType);
+            }
+        }
+        catch (RegistryException ex) when (ex.IsNotFound && request.IgnoreMissing)
+        {
+            _log.Warning(ex.Code, $"{ex.Message} Skipped, because ContainerManifestIgnoreMissing is set ({source.Origin}).");
+            return null;
+        }
+    }
+
+    /// <summary>For an index source: its entries, or with a platform given, only that platform's image and its attestations.</summary>
+    private static IEnumerable<Descriptor> SelectFromIndex(SourceEntry source, ImageIndex index)
+    {
+        if (source.Platform is null)
+        {
+            return index.Manifests;
+        }
+
+        var images = index.Manifests.Where(d => !d.IsAttestation && d.Platform is not null && source.Platform.IsSatisfiedBy(d.Platform)).ToList();
+        if (images.Count == 0)
+        {
+            var available = string.Join(", ", index.Manifests.Where(d => !d.IsAttestation).Select(d => d.Platform?.ToString() ?? "?"));
+            throw MultiArchException.Create(MessageId.SourceNotUsable, source.Image.Original, $"it is an index with no {source.Platform} entry (it has {available}); {source.Origin}");
+        }
+
+        var digests = images.Select(d => d.Digest.ToString()).ToHashSet(StringComparer.Ordinal);
+        return images.Concat(index.Manifests.Where(d => d.IsAttestation && d.AttestationSubject is { } s && digests.Contains(s)));
+    }
+
+    private async Task<Platform> ResolvePlatformAsync(PushRequest request, SourceEntry source, ImageManifest image, CancellationToken cancellationToken)
+    {
+        if (source.Platform is { } given && !request.VerifyPlatforms)
+        {
+            return given;
+        }
+
+        var configBytes = await _client.GetBlobAsync(source.Image, image.Config, cancellationToken);
+        var config = ImageConfig.Parse(configBytes, $"{source.Image.Name}@{image.Config.Digest}").Platform;
+        if (string.IsNullOrEmpty(config.Os) || string.IsNullOrEmpty(config.Architecture))
+        {
+            return source.Platform ?? throw MultiArchException.Create(MessageId.UnknownPlatformInConfig, source.Image.Original, config.Os, config.Architecture);
+        }
+
+        if (source.Platform is null)
+        {
+            return config;
+        }
+
+        var input = source.Platform;
+        if (!input.IsSatisfiedBy(config) && !(input.Variant is not null && config.Variant is null && input.Os == config.Os && input.Architecture == config.Architecture))
+        {
+            throw MultiArchException.Create(MessageId.PlatformMismatch, $"{source.Image.Original} ({source.Origin})", input.ToDisplayString(), config.ToDisplayString());
+        }
+
+        // The input wins for what it says; the config fills in what it leaves out (variant, os.version, os.features).
+        return input with
+        {
+            Variant = input.Variant ?? config.Variant,
+            OsVersion = input.OsVersion ?? config.OsVersion,
+            OsFeatures = input.OsFeatures.IsDefaultOrEmpty ? config.OsFeatures : input.OsFeatures,
+        };
+    }
+
+    /// <summary>Image entries first (in input order), then attestations, which keep pointing at their subjects.</summary>
+    private static List<Entry> Flatten(IEnumerable<Resolved> sources)
+    {
+        var images = new List<Entry>();
+        var attestations = new List<Entry>();
+        foreach (var source in sources)
+        {
+            if (source.Children.IsDefaultOrEmpty)
+            {
+                images.Add(new Entry(source.Descriptor, source.Source.Image, source.Manifest, source.Source.Origin));
+                continue;
+            }
+
+            foreach (var (descriptor, manifest) in source.Children)
+            {
+                var annotated = source.Source.Annotations.Count == 0 || descriptor.IsAttestation
+                    ? descriptor
+                    : descriptor with { Annotations = descriptor.Annotations.SetItems(source.Source.Annotations) };
+                var entry = new Entry(annotated, source.Source.Image, manifest, source.Source.Origin);
+                (descriptor.IsAttestation ? attestations : images).Add(entry);
+            }
+        }
+
+        return [.. images, .. attestations];
+    }
+
+    private static void CheckDuplicates(List<Entry> entries)
+    {
+        var seen = new Dictionary<Platform, Entry>();
+        foreach (var entry in entries.Where(e => !e.Descriptor.IsAttestation && e.Descriptor.Platform is not null))
+        {
+            if (seen.TryGetValue(entry.Descriptor.Platform!, out var first))
+            {
+                throw MultiArchException.Create(MessageId.DuplicatePlatform, entry.Descriptor.Platform!.ToDisplayString(), $"{first.Source.Original} ({first.Origin})", $"{entry.Source.Original} ({entry.Origin})");
+            }
+
+            seen[entry.Descriptor.Platform!] = entry;
+        }
+    }
+
+    private static string ChooseFormat(PushRequest request, List<Entry> entries)
+    {
+        var allDocker = entries.All(e => e.Descriptor.MediaType == MediaTypes.DockerManifest);
+        var format = request.Format ?? (allDocker && request.Annotations.Count == 0 && entries.All(e => e.Descriptor.Annotations.Count == 0) ? "docker" : "oci");
+        if (format == "docker")
+        {
+            var oci = entries.FirstOrDefault(e => e.Descriptor.MediaType != MediaTypes.DockerManifest);
+            if (oci is not null)
+            {
+                throw MultiArchException.Create(MessageId.DockerListNeedsDockerManifests, oci.Source.Original, oci.Descriptor.MediaType);
+            }
+
+            if (entries.Any(e => e.Descriptor.Annotations.Count > 0))
+            {
+                throw MultiArchException.Create(MessageId.AnnotationsNeedOci);
+            }
+
+            return MediaTypes.DockerManifestList;
+        }
+
+        return MediaTypes.OciIndex;
+    }
+
+    // ---------------------------------------------------------------- bringing children into the target repository
+
+    private async Task EnsureChildAsync(ImageReference target, Entry entry, CancellationToken cancellationToken)
+    {
+        var digest = entry.Descriptor.Digest;
+        var sameRepository = entry.Source.Registry == target.Registry && entry.Source.Repository == target.Repository;
+        if (sameRepository && entry.Manifest is not null)
+        {
+            return; // just read from this very repository by digest-verified GET
+        }
+
+        var inTarget = target.WithDigest(digest);
+        if (await _client.HeadManifestAsync(inTarget, cancellationToken) is { } existing && existing.Digest == digest)
+        {
+            return;
+        }
+
+        if (sameRepository)
+        {
+            throw MultiArchException.Create(MessageId.ChildNotPresent, $"{entry.Source.Original} ({digest})", target.Name);
+        }
+
+        var manifest = entry.Manifest ?? await _client.GetManifestAsync(entry.Source.WithDigest(digest), cancellationToken);
+        if (manifest is not ImageManifest image)
+        {
+            throw MultiArchException.Create(MessageId.SourceNotUsable, entry.Source.Original, "a nested index cannot be copied into the target repository");
+        }
+
+        var blobs = new[] { image.Config }.Concat(image.Layers).Where(b => !MediaTypes.IsNonDistributable(b.MediaType))
+            .DistinctBy(b => b.Digest).ToList();
+        var sameRegistry = entry.Source.Registry == target.Registry;
+        await Task.WhenAll(blobs.Select(async blob =>
+        {
+            if (await _client.BlobExistsAsync(target, blob.Digest, cancellationToken))
+            {
+                return;
+            }
+
+            if (sameRegistry && await _client.TryMountBlobAsync(target, blob.Digest, entry.Source.Repository, cancellationToken))
+            {
+                return;
+            }
+
+            await _client.CopyBlobAsync(entry.Source, target, blob, cancellationToken);
+        }));
+
+        await _client.PutManifestAsync(inTarget, manifest, cancellationToken);
+        _log.Message(LogLevel.Normal, $"Copied {entry.Source.Original} ({digest}) into {target.Name}{(sameRegistry ? string.Empty : " from another registry")}");
+    }
+}

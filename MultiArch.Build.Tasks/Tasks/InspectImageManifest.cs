@@ -1,0 +1,119 @@
+using System.Text;
+using Microsoft.Build.Framework;
+using Microsoft.Build.Utilities;
+using MultiArch.Build.Tasks.Oci;
+using MultiArch.Build.Tasks.Publishing;
+using MultiArch.Build.Tasks.Registry;
+
+namespace MultiArch.Build.Tasks.Tasks;
+
+/// <summary>
+/// Reads an image reference (a single image, an OCI index or a Docker manifest list) and prints it as manifest-tool's
+/// <c>inspect</c> does (<c>text</c>), as documented JSON (<c>json</c>) or as the registry's exact bytes (<c>raw</c>).
+/// Returns one item per platform entry and can require platforms.
+/// </summary>
+public sealed class InspectImageManifest : MultiArchTask
+{
+    [Required]
+    public string Image { get; set; } = string.Empty;
+
+    /// <summary><c>text</c> (default), <c>json</c> or <c>raw</c>.</summary>
+    public string? Format { get; set; }
+
+    /// <summary>Platforms that must be present (<c>os/arch[/variant]</c>, semicolon- or comma-separated).</summary>
+    public string? RequiredPlatforms { get; set; }
+
+    /// <summary>Also write the output to this file.</summary>
+    public string? OutputFile { get; set; }
+
+    [Output]
+    public string? Digest { get; private set; }
+
+    [Output]
+    public string? MediaType { get; private set; }
+
+    /// <summary>One item per platform entry (attestations excluded): Include = platform; metadata <c>Digest</c>,
+    /// <c>MediaType</c>, <c>Size</c>, <c>Platform</c>, <c>OS</c>, <c>Architecture</c>, <c>Variant</c>, <c>OSVersion</c>.</summary>
+    [Output]
+    public ITaskItem[] Manifests { get; private set; } = [];
+
+    private protected override async Task ExecuteAsync(CancellationToken cancellationToken)
+    {
+        var format = string.IsNullOrWhiteSpace(Format) ? "text" : Format.Trim().ToLowerInvariant();
+        if (format is not ("text" or "json" or "raw"))
+        {
+            throw MultiArchException.Create(MessageId.UnknownInspectFormat, Format);
+        }
+
+        if (string.IsNullOrWhiteSpace(Image))
+        {
+            throw MultiArchException.Create(MessageId.InspectImageMissing);
+        }
+
+        using var client = new RegistryClient(CreateSettings());
+        var result = await new ImageInspector(client).InspectAsync(Image.Trim(), includeChildConfigs: format == "json", cancellationToken);
+
+        var output = format switch
+        {
+            "json" => InspectFormatter.FormatJson(result),
+            "raw" => Encoding.UTF8.GetString(result.Root.Raw.Span),
+            _ => InspectFormatter.FormatText(result),
+        };
+        Log.LogMessage(MessageImportance.High, output.TrimEnd('\n'));
+        if (!string.IsNullOrEmpty(OutputFile))
+        {
+            var directory = Path.GetDirectoryName(Path.GetFullPath(OutputFile));
+            if (!string.IsNullOrEmpty(directory))
+            {
+                Directory.CreateDirectory(directory);
+            }
+
+            if (format == "raw")
+            {
+                await File.WriteAllBytesAsync(OutputFile, result.Root.Raw.ToArray(), cancellationToken);
+            }
+            else
+            {
+                await File.WriteAllTextAsync(OutputFile, output, cancellationToken);
+            }
+        }
+
+        Digest = result.Root.Digest.ToString();
+        MediaType = result.Root.MediaType;
+        var entries = Entries(result).ToList();
+        Manifests = [.. entries.Select(ToItem)];
+        CheckRequiredPlatforms(entries.Select(e => e.Platform).OfType<Platform>().ToList());
+        Log.LogMessage(MessageImportance.Low, $"MultiArch: {client.RequestCount} registry requests.");
+    }
+
+    private static IEnumerable<Descriptor> Entries(InspectResult result) => result.Root switch
+    {
+        ImageIndex index => index.Manifests.Where(d => !d.IsAttestation),
+        _ => [result.Root.ToDescriptor() with { Platform = result.RootConfig?.Platform }],
+    };
+
+    private static ITaskItem ToItem(Descriptor descriptor)
+    {
+        var item = new TaskItem(descriptor.Platform?.ToString() ?? "unknown");
+        item.SetMetadata("Digest", descriptor.Digest.ToString());
+        item.SetMetadata("MediaType", descriptor.MediaType);
+        item.SetMetadata("Size", descriptor.Size.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        item.SetMetadata("Platform", descriptor.Platform?.ToString() ?? string.Empty);
+        item.SetMetadata("OS", descriptor.Platform?.Os ?? string.Empty);
+        item.SetMetadata("Architecture", descriptor.Platform?.Architecture ?? string.Empty);
+        item.SetMetadata("Variant", descriptor.Platform?.Variant ?? string.Empty);
+        item.SetMetadata("OSVersion", descriptor.Platform?.OsVersion ?? string.Empty);
+        item.SetMetadata("OSFeatures", descriptor.Platform is { OsFeatures.IsDefaultOrEmpty: false } p ? string.Join(",", p.OsFeatures) : string.Empty);
+        return item;
+    }
+
+    private void CheckRequiredPlatforms(IReadOnlyList<Platform> present)
+    {
+        var required = SplitList(RequiredPlatforms).Select(Platform.Parse).ToList();
+        var missing = required.Where(r => !present.Any(r.IsSatisfiedBy)).ToList();
+        if (missing.Count > 0)
+        {
+            throw MultiArchException.Create(MessageId.MissingRequiredPlatforms, Image, string.Join(", ", missing), present.Count == 0 ? "none" : string.Join(", ", present));
+        }
+    }
+}
