@@ -23,7 +23,7 @@ internal static class InspectFormatter
     /// <item>an image or nested index whose descriptor has no platform: <c>[i] Platform: (none)</c>, followed by
     /// <c>; config: os/arch[/variant]</c> inside the parentheses when the child's config is known (manifest-tool panics);</item>
     /// <item>a nested index: its platform block, <c>[i] # Manifests: N</c> and one <c>manifest NN</c> entry per child
-    /// with digest, type and platform (manifest-tool prints "Unknown media type");</item>
+    /// with digest, type and platform, or the subject for an attestation (manifest-tool prints "Unknown media type");</item>
     /// <item>an attestation: its line whatever its media type, <c>(none)</c> when it names no subject;</item>
     /// <item>a child of an unknown media type: manifest-tool's <c>Unknown media type for further display: …</c>,
     /// followed by a blank line like every other block (manifest-tool leaves it out);</item>
@@ -153,7 +153,11 @@ internal static class InspectFormatter
                             item++;
                             Line(text, $"     manifest {TwoDigits(item)}: digest = {entry.Digest}");
                             Line(text, $"                    type = {entry.MediaType}");
-                            if (entry.Platform is { } platform)
+                            if (entry.IsAttestation)
+                            {
+                                Line(text, $"         attestation for = {entry.AttestationSubject ?? "(none)"}");
+                            }
+                            else if (entry.Platform is { } platform)
                             {
                                 Line(text, $"                platform = {platform.ToDisplayString()}");
                             }
