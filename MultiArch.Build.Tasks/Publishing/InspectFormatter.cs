@@ -114,63 +114,72 @@ internal static class InspectFormatter
         var number = 0;
         foreach (var child in result.Children)
         {
-            number++;
-            var n = $"[{number}]";
-            var descriptor = child.Descriptor;
-            var attestation = descriptor.IsAttestation;
-            Line(text, $"{n}     Type: {descriptor.MediaType}{(attestation ? " (vnd.docker.reference.type=attestation-manifest)" : string.Empty)}");
-            Line(text, $"{n}   Digest: {descriptor.Digest}");
-            Line(text, $"{n}   Length: {descriptor.Size}");
-            if (attestation)
-            {
-                Line(text, $"{n}       >>> Attestation for digest: {descriptor.AttestationSubject ?? "(none)"}");
-            }
-            else if (child.Manifest is null && !MediaTypes.IsKnownManifest(descriptor.MediaType))
-            {
-                Line(text, $"Unknown media type for further display: {descriptor.MediaType}");
-            }
-            else
-            {
-                WritePlatformText(text, n, descriptor.Platform, child.Config);
-                switch (child.Manifest)
-                {
-                    case ImageManifest manifest:
-                        Line(text, $"{n} # Layers: {manifest.Layers.Length}");
-                        var layer = 0;
-                        foreach (var entry in manifest.Layers)
-                        {
-                            layer++;
-                            Line(text, $"     layer {TwoDigits(layer)}: digest = {entry.Digest}");
-                            Line(text, $"                 type = {entry.MediaType}");
-                        }
-
-                        break;
-                    case ImageIndex nested:
-                        Line(text, $"{n} # Manifests: {nested.Manifests.Length}");
-                        var item = 0;
-                        foreach (var entry in nested.Manifests)
-                        {
-                            item++;
-                            Line(text, $"     manifest {TwoDigits(item)}: digest = {entry.Digest}");
-                            Line(text, $"                    type = {entry.MediaType}");
-                            if (entry.IsAttestation)
-                            {
-                                Line(text, $"         attestation for = {entry.AttestationSubject ?? "(none)"}");
-                            }
-                            else if (entry.Platform is { } platform)
-                            {
-                                Line(text, $"                platform = {platform.ToDisplayString()}");
-                            }
-                        }
-
-                        break;
-                    default:
-                        Line(text, $"{n} (manifest not available)");
-                        break;
-                }
-            }
-
+            WriteEntryText(text, ++number, child);
             text.Append('\n');
+        }
+    }
+
+    private static void WriteEntryText(StringBuilder text, int number, InspectedChild child)
+    {
+        var n = $"[{number}]";
+        var descriptor = child.Descriptor;
+        var attestation = descriptor.IsAttestation;
+        Line(text, $"{n}     Type: {descriptor.MediaType}{(attestation ? " (vnd.docker.reference.type=attestation-manifest)" : string.Empty)}");
+        Line(text, $"{n}   Digest: {descriptor.Digest}");
+        Line(text, $"{n}   Length: {descriptor.Size}");
+        if (attestation)
+        {
+            Line(text, $"{n}       >>> Attestation for digest: {descriptor.AttestationSubject ?? "(none)"}");
+            return;
+        }
+
+        if (child.Manifest is null && !MediaTypes.IsKnownManifest(descriptor.MediaType))
+        {
+            Line(text, $"Unknown media type for further display: {descriptor.MediaType}");
+            return;
+        }
+
+        WritePlatformText(text, n, descriptor.Platform, child.Config);
+        switch (child.Manifest)
+        {
+            case ImageManifest manifest:
+                Line(text, $"{n} # Layers: {manifest.Layers.Length}");
+                var layer = 0;
+                foreach (var entry in manifest.Layers)
+                {
+                    layer++;
+                    Line(text, $"     layer {TwoDigits(layer)}: digest = {entry.Digest}");
+                    Line(text, $"                 type = {entry.MediaType}");
+                }
+
+                break;
+            case ImageIndex nested:
+                WriteNestedIndexText(text, n, nested);
+                break;
+            default:
+                Line(text, $"{n} (manifest not available)");
+                break;
+        }
+    }
+
+    /// <summary>A nested index's entries, laid out like layers: number, digest, type, then platform or attestation subject.</summary>
+    private static void WriteNestedIndexText(StringBuilder text, string n, ImageIndex nested)
+    {
+        Line(text, $"{n} # Manifests: {nested.Manifests.Length}");
+        var item = 0;
+        foreach (var entry in nested.Manifests)
+        {
+            item++;
+            Line(text, $"     manifest {TwoDigits(item)}: digest = {entry.Digest}");
+            Line(text, $"                    type = {entry.MediaType}");
+            if (entry.IsAttestation)
+            {
+                Line(text, $"         attestation for = {entry.AttestationSubject ?? "(none)"}");
+            }
+            else if (entry.Platform is { } platform)
+            {
+                Line(text, $"                platform = {platform.ToDisplayString()}");
+            }
         }
     }
 
