@@ -42,6 +42,12 @@ internal sealed class GoJsonWriter
         _text.Append(value.ToString(CultureInfo.InvariantCulture));
     }
 
+    public void Boolean(bool value)
+    {
+        Separator();
+        _text.Append(value ? "true" : "false");
+    }
+
     public void Property(string name, string value)
     {
         Name(name);
@@ -52,6 +58,12 @@ internal sealed class GoJsonWriter
     {
         Name(name);
         Number(value);
+    }
+
+    public void Property(string name, bool value)
+    {
+        Name(name);
+        Boolean(value);
     }
 
     public void StringArray(string name, IEnumerable<string> values)
