@@ -1,5 +1,6 @@
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
+using Task = System.Threading.Tasks.Task;
 using MultiArch.Build.Tasks.Oci;
 using MultiArch.Build.Tasks.Publishing;
 using MultiArch.Build.Tasks.Registry;

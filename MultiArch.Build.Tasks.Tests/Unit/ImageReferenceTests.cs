@@ -1,0 +1,127 @@
+using MultiArch.Build.Tasks.Oci;
+
+namespace MultiArch.Build.Tasks.Tests.Unit;
+
+[TestClass]
+public sealed class ImageReferenceTests
+{
+    private const string Sha = "sha256:6358b35b1a8d4aa19754fb2edc3990a955016ef34e161063a15026fd0670b4b9";
+
+    [TestMethod]
+    [DataRow("ubuntu", "docker.io", "library/ubuntu", null, null)]
+    [DataRow("ubuntu:22.04", "docker.io", "library/ubuntu", "22.04", null)]
+    [DataRow("index.docker.io/library/ubuntu:1", "docker.io", "library/ubuntu", "1", null)]
+    [DataRow("foo/bar:1", "docker.io", "foo/bar", "1", null)]
+    [DataRow("localhost/app", "localhost", "app", null, null)]
+    [DataRow("localhost:5000/a/b/c:v1", "localhost:5000", "a/b/c", "v1", null)]
+    [DataRow("127.0.0.1:5101/demo:latest", "127.0.0.1:5101", "demo", "latest", null)]
+    [DataRow("myregistry.io/app@" + Sha, "myregistry.io", "app", null, Sha)]
+    [DataRow("myregistry.io/app:1.0@" + Sha, "myregistry.io", "app", "1.0", Sha)]
+    [DataRow("[::1]:5000/app:x", "[::1]:5000", "app", "x", null)]
+    [DataRow("Registry/app", "Registry", "app", null, null)]
+    [DataRow("reg.io/a.b_c__d---e/f:T_1.-", "reg.io", "a.b_c__d---e/f", "T_1.-", null)]
+    public void Parses(string input, string registry, string repository, string? tag, string? digest)
+    {
+        var reference = ImageReference.Parse(input);
+        Assert.AreEqual(registry, reference.Registry);
+        Assert.AreEqual(repository, reference.Repository);
+        Assert.AreEqual(tag, reference.Tag);
+        Assert.AreEqual(digest, reference.Digest?.ToString());
+        Assert.AreEqual(reference, ImageReference.Parse(reference.ToString()), "ToString round-trips");
+    }
+
+    [TestMethod]
+    [DataRow("", "empty")]
+    [DataRow("UPPER/case", "lower-case")]
+    [DataRow("reg.io/App", "lower-case")]
+    [DataRow("reg.io/app:", "tag")]
+    [DataRow("reg.io/app:-bad", "tag")]
+    [DataRow("reg.io/app:.bad", "tag")]
+    [DataRow("reg.io/app@sha256:abc", "digest")]
+    [DataRow("reg.io/app@md5:0123456789abcdef0123456789abcdef", "digest")]
+    [DataRow("reg.io/app@SHA256:6358b35b1a8d4aa19754fb2edc3990a955016ef34e161063a15026fd0670b4b9", "digest")]
+    [DataRow("reg.io//app", "path component")]
+    [DataRow("reg.io/app/", "path component")]
+    [DataRow("reg.io/a..b", "path component")]
+    [DataRow("reg.io/a%2fb", "path component")]
+    [DataRow("reg.io:99999/app", "port")]
+    [DataRow("reg.io:/app", "port")]
+    [DataRow("-reg.io/app", "host")]
+    [DataRow("reg.io/app?x=1", "path component")]
+    [DataRow("reg.io/../etc", "path component")]
+    public void RejectsWithCodeAndReason(string input, string reasonFragment)
+    {
+        var ex = Assert.ThrowsExactly<MultiArchException>(() => ImageReference.Parse(input));
+        Assert.AreEqual("MULTIARCH2001", ex.Code);
+        StringAssert.Contains(ex.Message, reasonFragment);
+        StringAssert.Contains(ex.Message, $"'{input}'");
+    }
+
+    [TestMethod]
+    public void TagLongerThan128IsRejected()
+    {
+        Assert.IsTrue(ImageReference.IsValidTag(new string('a', 128)));
+        Assert.IsFalse(ImageReference.IsValidTag(new string('a', 129)));
+    }
+
+    [TestMethod]
+    public void NameLongerThan255IsRejected()
+    {
+        var repository = string.Join('/', Enumerable.Repeat(new string('a', 50), 5));
+        Assert.IsTrue(ImageReference.TryParse("r.io/" + repository, out _));
+        Assert.IsFalse(ImageReference.TryParse("r.io/" + repository + "/aaaaaaaaa", out _));
+    }
+
+    [TestMethod]
+    public void ApiHostMapsDockerHub()
+    {
+        Assert.AreEqual("registry-1.docker.io", ImageReference.Parse("ubuntu").ApiHost);
+        Assert.AreEqual("r.io:1", ImageReference.Parse("r.io:1/x").ApiHost);
+    }
+
+    [TestMethod]
+    public void DigestWinsOverTagForTheApi()
+    {
+        Assert.AreEqual(Sha, ImageReference.Parse("r.io/app:1@" + Sha).ReferenceForApi);
+        Assert.AreEqual("latest", ImageReference.Parse("r.io/app").ReferenceForApi);
+    }
+
+    /// <summary>A seeded property test: random inputs never crash the parser, and what it accepts round-trips.</summary>
+    [TestMethod]
+    public void HundredThousandGeneratedInputsNeverCrash()
+    {
+        const int Seed = 20261127;
+        var random = new Random(Seed);
+        const string Alphabet = "abcz019AZ:/@._-+%?#[] \t\u00e9\u0000sha256";
+        var accepted = 0;
+        for (var i = 0; i < 100_000; i++)
+        {
+            var length = random.Next(0, 40);
+            var chars = new char[length];
+            for (var j = 0; j < length; j++)
+            {
+                chars[j] = Alphabet[random.Next(Alphabet.Length)];
+            }
+
+            var input = i % 10 == 0 ? "reg.io/" + new string(chars) : new string(chars);
+            try
+            {
+                if (ImageReference.TryParse(input, out var reference, out var reason))
+                {
+                    accepted++;
+                    Assert.AreEqual(reference, ImageReference.Parse(reference.ToString()), $"seed {Seed}, input '{input}'");
+                }
+                else
+                {
+                    Assert.IsFalse(string.IsNullOrEmpty(reason));
+                }
+            }
+            catch (Exception ex) when (ex is not AssertFailedException)
+            {
+                Assert.Fail($"seed {Seed}, input '{input}': {ex}");
+            }
+        }
+
+        Assert.IsGreaterThan(100, accepted, "the generator should also produce valid references");
+    }
+}
