@@ -8,8 +8,19 @@ internal sealed record ProcessResult(string FileName, IReadOnlyList<string> Argu
 {
     public string StandardOutputText => Encoding.UTF8.GetString(StandardOutput);
 
-    /// <summary>The command line, for messages (arguments are quoted naively; secrets are not redacted).</summary>
-    public string CommandLine => FileName + " " + string.Join(' ', Arguments.Select(a => a.Contains(' ', StringComparison.Ordinal) ? $"'{a}'" : a));
+    /// <summary>The command line, for messages: arguments quoted naively, the password after any <c>--*creds</c> option replaced by <c>***</c>.</summary>
+    public string CommandLine => FileName + " " + string.Join(' ', Arguments.Select((argument, i) => Display(argument, i > 0 ? Arguments[i - 1] : null)));
+
+    private static string Display(string argument, string? previous)
+    {
+        if (previous is not null && previous.StartsWith("--", StringComparison.Ordinal) && previous.EndsWith("creds", StringComparison.Ordinal))
+        {
+            var colon = argument.IndexOf(':', StringComparison.Ordinal);
+            argument = colon < 0 ? argument : argument[..(colon + 1)] + "***";
+        }
+
+        return argument.Contains(' ', StringComparison.Ordinal) ? $"'{argument}'" : argument;
+    }
 }
 
 /// <summary>Runs short-lived tools (skopeo, htpasswd) with a timeout and captures their output as bytes.</summary>

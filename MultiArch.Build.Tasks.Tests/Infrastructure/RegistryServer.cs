@@ -225,9 +225,33 @@ internal sealed class RegistryServer : IAsyncDisposable
     public string Reference(string repository, string tagOrDigest = "latest") =>
         $"{Host}/{repository}{(tagOrDigest.Contains(':', StringComparison.Ordinal) ? "@" : ":")}{tagOrDigest}";
 
-    /// <summary>The log lines that mention <paramref name="text"/> (e.g. a repository name), for failure messages.</summary>
-    public string LogLinesContaining(string text) =>
-        string.Join('\n', Log.Split('\n').Where(line => line.Contains(text, StringComparison.Ordinal)));
+    /// <summary>
+    /// The log lines that mention <paramref name="text"/> (e.g. a repository name), for failure messages. A line that
+    /// matches also brings the line just before it when that one carries no request context: the registry logs the
+    /// reason a token was rejected (<c>level=info</c>) on such a line, right before the request's own warning.
+    /// </summary>
+    public string LogLinesContaining(string text)
+    {
+        var lines = Log.Split('\n');
+        var selected = new List<string>();
+        for (var i = 0; i < lines.Length; i++)
+        {
+            if (!lines[i].Contains(text, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            if (i > 0 && lines[i - 1].StartsWith("time=", StringComparison.Ordinal) && !lines[i - 1].Contains("http.request.", StringComparison.Ordinal) &&
+                (selected.Count == 0 || !ReferenceEquals(selected[^1], lines[i - 1])))
+            {
+                selected.Add(lines[i - 1]);
+            }
+
+            selected.Add(lines[i]);
+        }
+
+        return string.Join('\n', selected);
+    }
 
     public override string ToString() => $"{Mode} registry at {BaseUri}";
 

@@ -1,13 +1,11 @@
 using System.Text;
-using System.Text.Encodings.Web;
-using System.Text.Json;
 using MultiArch.Build.Tasks.Oci;
 
 namespace MultiArch.Build.Tasks.Tests.Infrastructure;
 
 /// <summary>
-/// Seeds registries with the real <c>skopeo</c> binary, byte for byte: the images are written as an OCI image layout
-/// and copied with <c>skopeo copy --all --preserve-digests</c>, so the registry ends up with exactly our manifest bytes
+/// Seeds registries with the real <c>skopeo</c> binary, byte for byte: the images are written in skopeo's <c>dir:</c>
+/// format and copied with <c>skopeo copy --all --preserve-digests</c>, so the registry ends up with exactly our manifest bytes
 /// (checked: the digest skopeo reports must equal ours).
 /// </summary>
 /// <remarks>
@@ -20,10 +18,6 @@ internal static class SkopeoPusher
 
     /// <summary>How long one skopeo run may take before it is killed.</summary>
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
-
-    private const string LayoutTag = "push";
-
-    private static readonly JsonWriterOptions s_compactJson = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Pushes one image to <c>registry/repository:tag</c>; returns its digest (equal to <see cref="TestImage.Digest"/>).</summary>
     public static Task<Digest> PushAsync(RegistryServer registry, string repository, string tag, TestImage image, CancellationToken cancellationToken = default) =>
@@ -110,8 +104,8 @@ internal static class SkopeoPusher
         var work = CreateScratchDirectory();
         try
         {
-            var layout = Path.Combine(work, "layout");
-            await WriteLayoutAsync(layout, mediaType, manifest, digest, images, cancellationToken);
+            var source = Path.Combine(work, "image");
+            await WriteDirAsync(source, manifest, MediaTypes.IsIndex(mediaType), images, cancellationToken);
             var digestFile = Path.Combine(work, "digest");
             List<string> arguments =
             [
@@ -119,7 +113,7 @@ internal static class SkopeoPusher
                 "copy", "--all", "--preserve-digests", "--retry-times", "0", "--digestfile", digestFile,
             ];
             arguments.AddRange(ConnectionArguments(registry, "dest-"));
-            arguments.Add($"oci:{layout}:{LayoutTag}");
+            arguments.Add("dir:" + source);
             arguments.Add($"docker://{registry.Reference(repository, tag)}");
             await ProcessRunner.RunCheckedAsync(Binary, arguments, Timeout, SkopeoEnvironment(work), cancellationToken);
 
@@ -137,52 +131,39 @@ internal static class SkopeoPusher
         }
     }
 
-    /// <summary>An OCI image layout: <c>oci-layout</c>, every blob under <c>blobs/sha256</c>, and an <c>index.json</c> naming the top manifest.</summary>
-    private static async Task WriteLayoutAsync(string layout, string mediaType, byte[] manifest, Digest digest, IReadOnlyList<TestImage> images, CancellationToken cancellationToken)
+    /// <summary>
+    /// A directory in containers/image's <c>dir:</c> format: <c>version</c>, the top manifest as <c>manifest.json</c>, each
+    /// child manifest of an index as <c>&lt;hex&gt;.manifest.json</c>, and every blob as <c>&lt;hex&gt;</c>. Unlike an OCI
+    /// image layout, which skopeo 1.9 only reads when index.json names an OCI media type, <c>dir:</c> serves Docker
+    /// schema2 manifests and manifest lists too; the media type is taken from each manifest's <c>mediaType</c>.
+    /// </summary>
+    private static async Task WriteDirAsync(string directory, byte[] manifest, bool isIndex, IReadOnlyList<TestImage> images, CancellationToken cancellationToken)
     {
-        var blobs = Path.Combine(layout, "blobs", "sha256");
-        Directory.CreateDirectory(blobs);
-        await File.WriteAllTextAsync(Path.Combine(layout, "oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}", cancellationToken);
+        Directory.CreateDirectory(directory);
+        await File.WriteAllTextAsync(Path.Combine(directory, "version"), "Directory Transport Version: 1.1\n", cancellationToken);
+        await File.WriteAllBytesAsync(Path.Combine(directory, "manifest.json"), manifest, cancellationToken);
 
-        var written = new HashSet<Digest>();
-        async Task WriteBlobAsync(Digest blobDigest, byte[] bytes)
-        {
-            if (written.Add(blobDigest))
-            {
-                await File.WriteAllBytesAsync(Path.Combine(blobs, blobDigest.Hex), bytes, cancellationToken);
-            }
-        }
-
-        await WriteBlobAsync(digest, manifest);
+        var written = new HashSet<string>(StringComparer.Ordinal);
         foreach (var image in images)
         {
-            await WriteBlobAsync(image.Digest, image.Manifest);
+            if (isIndex)
+            {
+                await WriteOnceAsync(image.Digest.Hex + ".manifest.json", image.Manifest);
+            }
+
             foreach (var blob in image.Blobs)
             {
-                await WriteBlobAsync(blob.Digest, blob.Bytes);
+                await WriteOnceAsync(blob.Digest.Hex, blob.Bytes);
             }
         }
 
-        using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer, s_compactJson))
+        async Task WriteOnceAsync(string name, byte[] bytes)
         {
-            writer.WriteStartObject();
-            writer.WriteNumber("schemaVersion", 2);
-            writer.WriteString("mediaType", MediaTypes.OciIndex);
-            writer.WriteStartArray("manifests");
-            writer.WriteStartObject();
-            writer.WriteString("mediaType", mediaType);
-            writer.WriteString("digest", digest.ToString());
-            writer.WriteNumber("size", manifest.Length);
-            writer.WriteStartObject("annotations");
-            writer.WriteString("org.opencontainers.image.ref.name", LayoutTag);
-            writer.WriteEndObject();
-            writer.WriteEndObject();
-            writer.WriteEndArray();
-            writer.WriteEndObject();
+            if (written.Add(name))
+            {
+                await File.WriteAllBytesAsync(Path.Combine(directory, name), bytes, cancellationToken);
+            }
         }
-
-        await File.WriteAllBytesAsync(Path.Combine(layout, "index.json"), buffer.ToArray(), cancellationToken);
     }
 
     private static string CreateScratchDirectory()

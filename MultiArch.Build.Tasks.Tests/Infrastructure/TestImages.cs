@@ -7,7 +7,7 @@ using MultiArch.Build.Tasks.Oci;
 namespace MultiArch.Build.Tasks.Tests.Infrastructure;
 
 /// <summary>Which family of media types an image or index uses.</summary>
-internal enum ImageFormat
+public enum ImageFormat
 {
     /// <summary>OCI image manifest / image index, OCI config and layer types.</summary>
     Oci,
