@@ -34,14 +34,26 @@ internal static class SkopeoPusher
     /// </summary>
     public static async Task<byte[]> SkopeoInspectRawAsync(RegistryServer registry, string reference, bool anonymous = false, CancellationToken cancellationToken = default)
     {
+        List<string> arguments = ["inspect", "--raw", "--retry-times", "0", .. ConnectionArguments(registry, string.Empty, anonymous), "docker://" + reference];
+        var result = await RunAsync(arguments, cancellationToken);
+        if (result.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"'{result.CommandLine}' failed with exit code {result.ExitCode}. stderr:\n{result.StandardError}");
+        }
+
+        return result.StandardOutput;
+    }
+
+    /// <summary>
+    /// Runs <c>skopeo --insecure-policy --tmpdir &lt;scratch&gt; &lt;arguments&gt;</c> in a scratch folder with
+    /// <see cref="SkopeoEnvironment"/>, with <see cref="Timeout"/>, and returns the result whatever the exit code.
+    /// </summary>
+    public static async Task<ProcessResult> RunAsync(IReadOnlyList<string> arguments, CancellationToken cancellationToken = default)
+    {
         var work = CreateScratchDirectory();
         try
         {
-            List<string> arguments = ["--insecure-policy", "--tmpdir", work, "inspect", "--raw", "--retry-times", "0"];
-            arguments.AddRange(ConnectionArguments(registry, string.Empty, anonymous));
-            arguments.Add("docker://" + reference);
-            var result = await ProcessRunner.RunCheckedAsync(Binary, arguments, Timeout, SkopeoEnvironment(work), cancellationToken);
-            return result.StandardOutput;
+            return await ProcessRunner.RunAsync(Binary, ["--insecure-policy", "--tmpdir", work, .. arguments], Timeout, SkopeoEnvironment(work), cancellationToken);
         }
         finally
         {

@@ -223,7 +223,11 @@ internal static class TestImages
         static void Write(byte[] buffer, int offset, string text) => Encoding.ASCII.GetBytes(text, buffer.AsSpan(offset));
     }
 
-    /// <summary>gzip with no file name and mtime 0 (GZipStream writes neither), so the output depends only on the input.</summary>
+    /// <summary>
+    /// gzip via <see cref="GZipStream"/>: no file name, mtime 0, and the header's OS byte set to 255 ("unknown", as Go's
+    /// gzip writes it) instead of the build platform's code, so the bytes depend only on the input and the runtime's
+    /// zlib. (A different zlib version could still compress differently; nothing here pins compressed digests.)
+    /// </summary>
     public static byte[] Gzip(byte[] data)
     {
         using var output = new MemoryStream();
@@ -232,7 +236,9 @@ internal static class TestImages
             gzip.Write(data);
         }
 
-        return output.ToArray();
+        var bytes = output.ToArray();
+        bytes[9] = 0xff; // RFC 1952 OS field; not covered by the CRC (which is over the uncompressed data)
+        return bytes;
     }
 
     /// <summary>

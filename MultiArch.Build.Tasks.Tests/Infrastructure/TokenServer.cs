@@ -61,6 +61,12 @@ internal sealed record TokenAccess(string Type, string Name, IReadOnlyList<strin
         var actions = scope[(last + 1)..].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         return new TokenAccess(scope[..first], scope[(first + 1)..last], actions);
     }
+
+    /// <summary>Same type and name, and the same set of actions in any order.</summary>
+    public bool SameAs(TokenAccess other) =>
+        Type == other.Type && Name == other.Name && Actions.ToHashSet(StringComparer.Ordinal).SetEquals(other.Actions);
+
+    public override string ToString() => $"{Type}:{Name}:{string.Join(',', Actions)}";
 }
 
 /// <summary>
@@ -104,8 +110,15 @@ internal sealed class TokenServer : IAsyncDisposable
     /// <summary>A snapshot of every request so far, oldest first.</summary>
     public IReadOnlyList<TokenRequest> Requests => [.. _requests];
 
-    /// <summary>How many recorded requests asked for <paramref name="scope"/> (exact match, e.g. <c>repository:a/b:pull,push</c>).</summary>
-    public int CountRequests(string scope) => _requests.Count(r => r.Scopes.Contains(scope, StringComparer.Ordinal));
+    /// <summary>
+    /// How many recorded requests asked for <paramref name="scope"/>, e.g. <c>repository:a/b:pull,push</c>. Type and name
+    /// must be equal and the actions the same set, in any order (clients and registries do not keep one order).
+    /// </summary>
+    public int CountRequests(string scope)
+    {
+        var wanted = TokenAccess.TryParse(scope) ?? throw new ArgumentException($"'{scope}' is not a type:name:actions scope.", nameof(scope));
+        return _requests.Count(r => r.Scopes.Any(s => TokenAccess.TryParse(s) is { } requested && requested.SameAs(wanted)));
+    }
 
     /// <summary>The recorded requests with a scope on <paramref name="repository"/> (any actions).</summary>
     public IReadOnlyList<TokenRequest> RequestsFor(string repository) =>
