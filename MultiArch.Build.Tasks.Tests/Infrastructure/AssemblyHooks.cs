@@ -5,7 +5,7 @@ namespace MultiArch.Build.Tasks.Tests.Infrastructure;
 public sealed class AssemblyHooks
 {
     /// <summary>Fixture folders older than this are leftovers of a killed test run (Dispose deletes its own).</summary>
-    private static readonly TimeSpan s_staleAfter = TimeSpan.FromHours(12);
+    private static readonly TimeSpan _staleAfter = TimeSpan.FromHours(12);
 
     /// <summary>Removes fixture folders that killed runs left under <c>$TMPDIR/multiarch-tests</c>; registries start lazily later.</summary>
     [AssemblyInitialize]
@@ -18,7 +18,7 @@ public sealed class AssemblyHooks
             return;
         }
 
-        foreach (var directory in root.EnumerateDirectories().Where(d => DateTime.UtcNow - d.LastWriteTimeUtc > s_staleAfter))
+        foreach (var directory in root.EnumerateDirectories().Where(d => DateTime.UtcNow - d.LastWriteTimeUtc > _staleAfter))
         {
             try
             {

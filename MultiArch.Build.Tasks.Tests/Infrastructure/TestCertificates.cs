@@ -41,7 +41,7 @@ internal sealed class TestCertificate : IDisposable
 /// </summary>
 internal static class TestCertificates
 {
-    private static readonly TimeSpan s_clockSkew = TimeSpan.FromHours(1);
+    private static readonly TimeSpan _clockSkew = TimeSpan.FromHours(1);
 
     /// <summary>A CA certificate (ECDSA P-256: quick to make) that can sign server certificates.</summary>
     public static TestCertificate CreateCertificateAuthority(string commonName = "MultiArch test CA")
@@ -52,7 +52,7 @@ internal static class TestCertificates
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, critical: true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
         var now = DateTimeOffset.UtcNow;
-        var certificate = request.CreateSelfSigned(now - s_clockSkew, now.AddDays(30));
+        var certificate = request.CreateSelfSigned(now - _clockSkew, now.AddDays(30));
         return new TestCertificate(certificate, key);
     }
 
@@ -79,7 +79,7 @@ internal static class TestCertificates
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, critical: false));
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer.Certificate, includeKeyIdentifier: true, includeIssuerAndSerial: false));
         var now = DateTimeOffset.UtcNow;
-        using var issued = request.Create(issuer.Certificate, now - s_clockSkew, now.AddDays(7), RandomNumberGenerator.GetBytes(16));
+        using var issued = request.Create(issuer.Certificate, now - _clockSkew, now.AddDays(7), RandomNumberGenerator.GetBytes(16));
         return new TestCertificate(issued.CopyWithPrivateKey(key), key);
     }
 
@@ -91,7 +91,7 @@ internal static class TestCertificates
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(certificateAuthority: false, hasPathLengthConstraint: false, pathLengthConstraint: 0, critical: true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, critical: true));
         var now = DateTimeOffset.UtcNow;
-        var certificate = request.CreateSelfSigned(now - s_clockSkew, now.AddDays(30));
+        var certificate = request.CreateSelfSigned(now - _clockSkew, now.AddDays(30));
         return new TestCertificate(certificate, key);
     }
 }

@@ -70,7 +70,7 @@ internal static class TestImages
     /// <summary>The three Linux presets and windows/amd64 (os.version 10.0.20348.2113, os.features win32k).</summary>
     public static readonly IReadOnlyList<Platform> AllPlatforms = [LinuxAmd64, LinuxArm64, LinuxArmV7, WindowsAmd64];
 
-    private static readonly JsonWriterOptions s_compactJson = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonWriterOptions _compactJson = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>
     /// An image for <paramref name="platform"/> with one layer whose file content depends on the platform and
@@ -369,7 +369,7 @@ internal static class TestImages
     private static byte[] Json(Action<Utf8JsonWriter> writeProperties)
     {
         using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer, s_compactJson))
+        using (var writer = new Utf8JsonWriter(buffer, _compactJson))
         {
             writer.WriteStartObject();
             writeProperties(writer);

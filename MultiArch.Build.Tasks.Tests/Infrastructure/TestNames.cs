@@ -7,8 +7,8 @@ namespace MultiArch.Build.Tasks.Tests.Infrastructure;
 /// <summary>Unique names for things tests create in shared registries.</summary>
 internal static class TestNames
 {
-    private static readonly string s_run = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
-    private static int s_counter;
+    private static readonly string _run = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+    private static int _counter;
 
     /// <summary>
     /// A repository name unique to this call: <c>test/&lt;prefix&gt;-&lt;n&gt;-&lt;run id&gt;</c>, lower-case, valid in the
@@ -16,15 +16,15 @@ internal static class TestNames
     /// </summary>
     public static string Repository(string prefix = "repo")
     {
-        var n = Interlocked.Increment(ref s_counter).ToString(CultureInfo.InvariantCulture);
-        return $"test/{Sanitize(prefix)}-{n}-{s_run}";
+        var n = Interlocked.Increment(ref _counter).ToString(CultureInfo.InvariantCulture);
+        return $"test/{Sanitize(prefix)}-{n}-{_run}";
     }
 
     /// <summary>A tag unique to this call, e.g. <c>t-7-1a2b3c</c>.</summary>
     public static string Tag(string prefix = "t")
     {
-        var n = Interlocked.Increment(ref s_counter).ToString(CultureInfo.InvariantCulture);
-        return $"{Sanitize(prefix)}-{n}-{s_run}";
+        var n = Interlocked.Increment(ref _counter).ToString(CultureInfo.InvariantCulture);
+        return $"{Sanitize(prefix)}-{n}-{_run}";
     }
 
     private static string Sanitize(string prefix)

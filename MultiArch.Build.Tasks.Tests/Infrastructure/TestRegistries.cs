@@ -7,26 +7,26 @@ namespace MultiArch.Build.Tasks.Tests.Infrastructure;
 /// </summary>
 internal static class TestRegistries
 {
-    private static readonly Lazy<Task<RegistryServer>> s_open = Create(new RegistryOptions(RegistryMode.Open));
-    private static readonly Lazy<Task<RegistryServer>> s_openNoDelete = Create(new RegistryOptions(RegistryMode.Open) { DeleteEnabled = false });
-    private static readonly Lazy<Task<RegistryServer>> s_basic = Create(new RegistryOptions(RegistryMode.Basic));
-    private static readonly Lazy<Task<RegistryServer>> s_tls = Create(new RegistryOptions(RegistryMode.Tls));
-    private static readonly Lazy<Task<RegistryServer>> s_token = Create(new RegistryOptions(RegistryMode.Token));
+    private static readonly Lazy<Task<RegistryServer>> _open = Create(new RegistryOptions(RegistryMode.Open));
+    private static readonly Lazy<Task<RegistryServer>> _openNoDelete = Create(new RegistryOptions(RegistryMode.Open) { DeleteEnabled = false });
+    private static readonly Lazy<Task<RegistryServer>> _basic = Create(new RegistryOptions(RegistryMode.Basic));
+    private static readonly Lazy<Task<RegistryServer>> _tls = Create(new RegistryOptions(RegistryMode.Tls));
+    private static readonly Lazy<Task<RegistryServer>> _token = Create(new RegistryOptions(RegistryMode.Token));
 
     /// <summary>Plain HTTP, no auth, deletes enabled.</summary>
-    public static Task<RegistryServer> Open => s_open.Value;
+    public static Task<RegistryServer> Open => _open.Value;
 
     /// <summary>Plain HTTP, no auth, <c>storage.delete.enabled: false</c>.</summary>
-    public static Task<RegistryServer> OpenNoDelete => s_openNoDelete.Value;
+    public static Task<RegistryServer> OpenNoDelete => _openNoDelete.Value;
 
     /// <summary>Plain HTTP, htpasswd Basic auth.</summary>
-    public static Task<RegistryServer> Basic => s_basic.Value;
+    public static Task<RegistryServer> Basic => _basic.Value;
 
     /// <summary>HTTPS with a test CA, no auth.</summary>
-    public static Task<RegistryServer> Tls => s_tls.Value;
+    public static Task<RegistryServer> Tls => _tls.Value;
 
     /// <summary>Plain HTTP, bearer tokens from an in-process token server (anonymous pull allowed).</summary>
-    public static Task<RegistryServer> Token => s_token.Value;
+    public static Task<RegistryServer> Token => _token.Value;
 
     /// <summary>The shared registry for <paramref name="mode"/> (deletes enabled).</summary>
     public static Task<RegistryServer> Get(RegistryMode mode) => mode switch
@@ -69,7 +69,7 @@ internal static class TestRegistries
         }
     }
 
-    private static IEnumerable<Lazy<Task<RegistryServer>>> All => [s_open, s_openNoDelete, s_basic, s_tls, s_token];
+    private static IEnumerable<Lazy<Task<RegistryServer>>> All => [_open, _openNoDelete, _basic, _tls, _token];
 
     private static Lazy<Task<RegistryServer>> Create(RegistryOptions options) =>
         new(() => Task.Run(() => RegistryServer.StartAsync(options)), LazyThreadSafetyMode.ExecutionAndPublication);

@@ -81,7 +81,7 @@ internal sealed class TokenServer : IAsyncDisposable
     public const string DefaultService = "multiarch-test-registry";
     public const string DefaultIssuer = "multiarch-test-issuer";
 
-    private static readonly JsonWriterOptions s_compactJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonWriterOptions _compactJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     private readonly WebApplication _app;
     private readonly TestCertificate _signer;
@@ -378,7 +378,7 @@ internal sealed class TokenServer : IAsyncDisposable
     private static byte[] Json(Action<Utf8JsonWriter> writeProperties)
     {
         using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer, s_compactJson))
+        using (var writer = new Utf8JsonWriter(buffer, _compactJson))
         {
             writer.WriteStartObject();
             writeProperties(writer);
