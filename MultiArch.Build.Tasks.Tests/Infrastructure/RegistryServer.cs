@@ -47,6 +47,12 @@ internal sealed record RegistryOptions(RegistryMode Mode = RegistryMode.Open)
 
     /// <summary>How long to wait for <c>GET /v2/</c> to answer before giving up.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// Variables for the registry process, set after every inherited <c>REGISTRY_*</c> variable is cleared. distribution
+    /// reads <c>REGISTRY_&lt;CONFIG_PATH&gt;</c> as a config override (e.g. <c>REGISTRY_STORAGE_DELETE_ENABLED=false</c>).
+    /// </summary>
+    public IReadOnlyDictionary<string, string?>? Environment { get; init; }
 }
 
 /// <summary>
@@ -402,7 +408,7 @@ internal sealed class RegistryServer : IAsyncDisposable
             };
             startInfo.ArgumentList.Add("serve");
             startInfo.ArgumentList.Add(configPath);
-            ProcessRunner.ApplyEnvironment(startInfo, null);
+            ProcessRunner.ApplyEnvironment(startInfo, Options.Environment);
 
             var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
             process.OutputDataReceived += (_, e) => WriteLogLine(e.Data);
@@ -428,7 +434,10 @@ internal sealed class RegistryServer : IAsyncDisposable
             }
 
             var why = process.HasExited ? $"exited with code {process.ExitCode}" : $"did not answer GET /v2/ within {Options.StartTimeout.TotalSeconds:0.#} s";
-            throw new InvalidOperationException($"{RegistryBinary} ({Mode}) on {Host} {why}. Config:\n{ConfigYaml()}\nRegistry log:\n{log}");
+            var overrides = Options.Environment is { Count: > 0 } environment
+                ? "Environment overrides: " + string.Join(", ", environment.Select(e => $"{e.Key}={e.Value}")) + "\n"
+                : string.Empty;
+            throw new InvalidOperationException($"{RegistryBinary} ({Mode}) on {Host} {why}. Config:\n{ConfigYaml()}{overrides}\nRegistry log:\n{log}");
         }
     }
 

@@ -148,6 +148,40 @@ public sealed class FixtureTests
         Assert.AreEqual($"{registry.Host}/a/b@{Digest.FromContent([1])}", registry.Reference("a/b", Digest.FromContent([1]).ToString()));
     }
 
+    [TestMethod]
+    public async Task RegistryThatCannotStart_ThrowsWithItsLog()
+    {
+        var options = new RegistryOptions(RegistryMode.Open)
+        {
+            Environment = new Dictionary<string, string?>
+            {
+                ["REGISTRY_HTTP_TLS_CERTIFICATE"] = "/nonexistent/multiarch-server.crt",
+                ["REGISTRY_HTTP_TLS_KEY"] = "/nonexistent/multiarch-server.key",
+            },
+        };
+
+        var error = await Assert.ThrowsExactlyAsync<InvalidOperationException>(() => RegistryServer.StartAsync(options, Cancel));
+
+        StringAssert.Contains(error.Message, "exited with code");
+        StringAssert.Contains(error.Message, "Registry log:");
+        StringAssert.Contains(error.Message, "/nonexistent/multiarch-server.crt");
+    }
+
+    [TestMethod]
+    public void ChildEnvironment_LosesInheritedRegistryVariables()
+    {
+        var startInfo = new System.Diagnostics.ProcessStartInfo("true");
+        startInfo.Environment["REGISTRY_AUTH_TOKEN_REALM"] = "http://elsewhere/token";
+        startInfo.Environment["registry_http_addr"] = "0.0.0.0:5000";
+        startInfo.Environment["KEEP_ME"] = "1";
+
+        ProcessRunner.ApplyEnvironment(startInfo, new Dictionary<string, string?> { ["REGISTRY_LOG_LEVEL"] = "debug", ["KEEP_ME"] = null });
+
+        CollectionAssert.AreEqual(
+            new[] { "REGISTRY_LOG_LEVEL=debug" },
+            startInfo.Environment.Where(e => e.Key.StartsWith("REGISTRY_", StringComparison.OrdinalIgnoreCase) || e.Key == "KEEP_ME").Select(e => $"{e.Key}={e.Value}").ToArray());
+    }
+
     // ---- deletes ----
 
     [TestMethod]
