@@ -11,6 +11,11 @@ internal sealed record ProcessResult(string FileName, IReadOnlyList<string> Argu
     /// <summary>The command line, for messages: arguments quoted naively, the password after any <c>--*creds</c> option replaced by <c>***</c>.</summary>
     public string CommandLine => FileName + " " + string.Join(' ', Arguments.Select((argument, i) => Display(argument, i > 0 ? Arguments[i - 1] : null)));
 
+    /// <summary>Throws <see cref="InvalidOperationException"/> with the command line, stderr and stdout unless the exit code is 0.</summary>
+    public ProcessResult EnsureSuccess() => ExitCode == 0
+        ? this
+        : throw new InvalidOperationException($"'{CommandLine}' failed with exit code {ExitCode}. stderr:\n{StandardError}\nstdout:\n{StandardOutputText}");
+
     private static string Display(string argument, string? previous)
     {
         if (previous is not null && previous.StartsWith("--", StringComparison.Ordinal) && previous.EndsWith("creds", StringComparison.Ordinal))
@@ -90,13 +95,7 @@ internal static class ProcessRunner
         CancellationToken cancellationToken = default)
     {
         var result = await RunAsync(fileName, arguments, timeout, environment, cancellationToken);
-        if (result.ExitCode != 0)
-        {
-            throw new InvalidOperationException(
-                $"'{result.CommandLine}' failed with exit code {result.ExitCode}. stderr:\n{result.StandardError}\nstdout:\n{result.StandardOutputText}");
-        }
-
-        return result;
+        return result.EnsureSuccess();
     }
 
     /// <summary>Removes every <c>REGISTRY_*</c> variable (they override a registry's config and skopeo's auth file), then applies overrides.</summary>

@@ -75,14 +75,13 @@ internal sealed class RegistryServer : IAsyncDisposable
     private RegistryServer(RegistryOptions options, string directory, TestCertificate? ca, TokenServer? tokenServer)
     {
         Options = options;
-        Directory = directory;
+        RootDirectory = directory;
         _ca = ca;
         _caPublic = ca is null ? null : X509CertificateLoader.LoadCertificate(ca.Certificate.RawData);
         TokenServer = tokenServer;
-        Password = options.Mode is RegistryMode.Basic or RegistryMode.Token
-            ? options.Password ?? "pw-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))
-            : null;
-        Username = Password is null ? null : options.Username;
+        var hasUser = options.Mode is RegistryMode.Basic or RegistryMode.Token;
+        Username = hasUser ? options.Username : null;
+        Password = hasUser ? options.Password : null;
     }
 
     public RegistryOptions Options { get; }
@@ -90,12 +89,12 @@ internal sealed class RegistryServer : IAsyncDisposable
     public RegistryMode Mode => Options.Mode;
 
     /// <summary>The fixture's temp folder: config, log, certificates, storage.</summary>
-    public string Directory { get; }
+    public string RootDirectory { get; }
 
     /// <summary>The registry's filesystem storage root.</summary>
-    public string StorageDirectory => Path.Combine(Directory, "storage");
+    public string StorageDirectory => Path.Combine(RootDirectory, "storage");
 
-    public string LogPath => Path.Combine(Directory, "registry.log");
+    public string LogPath => Path.Combine(RootDirectory, "registry.log");
 
     public int Port { get; private set; }
 
@@ -117,10 +116,10 @@ internal sealed class RegistryServer : IAsyncDisposable
     public TokenServer? TokenServer { get; }
 
     /// <summary>The test CA's certificate as PEM (TLS mode only).</summary>
-    public string? CaPemPath => _ca is null ? null : Path.Combine(Directory, "ca.pem");
+    public string? CaPemPath => _ca is null ? null : Path.Combine(RootDirectory, "ca.pem");
 
     /// <summary>A folder holding only <c>ca.crt</c>, for skopeo's <c>--cert-dir</c> (TLS mode only; skopeo reads only *.crt there).</summary>
-    public string? CertDir => _ca is null ? null : Path.Combine(Directory, "certs.d");
+    public string? CertDir => _ca is null ? null : Path.Combine(RootDirectory, "certs.d");
 
     /// <summary>Everything the registry logged so far (level info: requests and auth failures, with reasons).</summary>
     public string Log
@@ -145,7 +144,7 @@ internal sealed class RegistryServer : IAsyncDisposable
     {
         options ??= new RegistryOptions();
         var directory = Path.Combine(Path.GetTempPath(), "multiarch-tests", Guid.NewGuid().ToString("N"));
-        System.IO.Directory.CreateDirectory(Path.Combine(directory, "storage"));
+        Directory.CreateDirectory(Path.Combine(directory, "storage"));
 
         TestCertificate? ca = null;
         TokenServer? tokenServer = null;
@@ -157,11 +156,14 @@ internal sealed class RegistryServer : IAsyncDisposable
                 ca = TestCertificates.CreateCertificateAuthority();
             }
 
+            if (options.Mode is RegistryMode.Basic or RegistryMode.Token && options.Password is null)
+            {
+                options = options with { Password = "pw-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)) };
+            }
+
             if (options.Mode == RegistryMode.Token)
             {
-                var password = options.Password ?? "pw-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-                options = options with { Password = password };
-                var users = new Dictionary<string, string>(options.Token.Users, StringComparer.Ordinal) { [options.Username] = password };
+                var users = new Dictionary<string, string>(options.Token.Users, StringComparer.Ordinal) { [options.Username] = options.Password! };
                 tokenServer = await TokenServer.StartAsync(options.Token with { Users = users }, cancellationToken);
             }
 
@@ -299,7 +301,7 @@ internal sealed class RegistryServer : IAsyncDisposable
 
         _ca?.Dispose();
         _caPublic?.Dispose();
-        TryDeleteDirectory(Directory);
+        TryDeleteDirectory(RootDirectory);
     }
 
     private static bool IsTrusted(X509Certificate2 root, X509Certificate? certificate, SslPolicyErrors errors)
@@ -322,22 +324,22 @@ internal sealed class RegistryServer : IAsyncDisposable
         {
             using var serverCertificate = TestCertificates.CreateServerCertificate(_ca, [IPAddress.Loopback], ["localhost"]);
             await File.WriteAllTextAsync(CaPemPath!, _ca.CertificatePem, cancellationToken);
-            System.IO.Directory.CreateDirectory(CertDir!);
+            Directory.CreateDirectory(CertDir!);
             await File.WriteAllTextAsync(Path.Combine(CertDir!, "ca.crt"), _ca.CertificatePem, cancellationToken);
-            await File.WriteAllTextAsync(Path.Combine(Directory, "server.crt"), serverCertificate.CertificatePem, cancellationToken);
-            await File.WriteAllTextAsync(Path.Combine(Directory, "server.key"), serverCertificate.KeyPem, cancellationToken);
+            await File.WriteAllTextAsync(Path.Combine(RootDirectory, "server.crt"), serverCertificate.CertificatePem, cancellationToken);
+            await File.WriteAllTextAsync(Path.Combine(RootDirectory, "server.key"), serverCertificate.KeyPem, cancellationToken);
         }
 
         if (Mode == RegistryMode.Basic)
         {
             // bcrypt is the only scheme distribution's htpasswd accepts.
             var result = await ProcessRunner.RunCheckedAsync("htpasswd", ["-Bbn", Username!, Password!], TimeSpan.FromSeconds(30), cancellationToken: cancellationToken);
-            await File.WriteAllTextAsync(Path.Combine(Directory, "htpasswd"), result.StandardOutputText.Trim() + "\n", cancellationToken);
+            await File.WriteAllTextAsync(Path.Combine(RootDirectory, "htpasswd"), result.StandardOutputText.Trim() + "\n", cancellationToken);
         }
 
         if (TokenServer is not null)
         {
-            await File.WriteAllTextAsync(Path.Combine(Directory, "token-signer.pem"), TokenServer.SigningCertificatePem, cancellationToken);
+            await File.WriteAllTextAsync(Path.Combine(RootDirectory, "token-signer.pem"), TokenServer.SigningCertificatePem, cancellationToken);
         }
     }
 
@@ -364,8 +366,8 @@ internal sealed class RegistryServer : IAsyncDisposable
         if (IsTls)
         {
             yaml.AppendLine("  tls:")
-                .AppendLine("    certificate: " + Q(Path.Combine(Directory, "server.crt")))
-                .AppendLine("    key: " + Q(Path.Combine(Directory, "server.key")));
+                .AppendLine("    certificate: " + Q(Path.Combine(RootDirectory, "server.crt")))
+                .AppendLine("    key: " + Q(Path.Combine(RootDirectory, "server.key")));
         }
 
         if (Mode == RegistryMode.Basic)
@@ -373,7 +375,7 @@ internal sealed class RegistryServer : IAsyncDisposable
             yaml.AppendLine("auth:")
                 .AppendLine("  htpasswd:")
                 .AppendLine("    realm: " + Q("multiarch-test"))
-                .AppendLine("    path: " + Q(Path.Combine(Directory, "htpasswd")));
+                .AppendLine("    path: " + Q(Path.Combine(RootDirectory, "htpasswd")));
         }
 
         if (TokenServer is not null)
@@ -383,7 +385,7 @@ internal sealed class RegistryServer : IAsyncDisposable
                 .AppendLine("    realm: " + Q(TokenServer.Realm.ToString()))
                 .AppendLine("    service: " + Q(TokenServer.Service))
                 .AppendLine("    issuer: " + Q(TokenServer.Issuer))
-                .AppendLine("    rootcertbundle: " + Q(Path.Combine(Directory, "token-signer.pem")));
+                .AppendLine("    rootcertbundle: " + Q(Path.Combine(RootDirectory, "token-signer.pem")));
         }
 
         return yaml.ToString();
@@ -394,7 +396,7 @@ internal sealed class RegistryServer : IAsyncDisposable
         for (var attempt = 1; ; attempt++)
         {
             Port = GetFreePort();
-            var configPath = Path.Combine(Directory, "config.yml");
+            var configPath = Path.Combine(RootDirectory, "config.yml");
             await File.WriteAllTextAsync(configPath, ConfigYaml(), cancellationToken);
             WriteLogLine($"--- multiarch test fixture: starting {RegistryBinary} on {Host} ({Mode}), attempt {attempt} ---");
 
@@ -404,7 +406,7 @@ internal sealed class RegistryServer : IAsyncDisposable
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
                 UseShellExecute = false,
-                WorkingDirectory = Directory,
+                WorkingDirectory = RootDirectory,
             };
             startInfo.ArgumentList.Add("serve");
             startInfo.ArgumentList.Add(configPath);
@@ -522,9 +524,9 @@ internal sealed class RegistryServer : IAsyncDisposable
         {
             try
             {
-                if (System.IO.Directory.Exists(directory))
+                if (Directory.Exists(directory))
                 {
-                    System.IO.Directory.Delete(directory, recursive: true);
+                    Directory.Delete(directory, recursive: true);
                 }
 
                 return;

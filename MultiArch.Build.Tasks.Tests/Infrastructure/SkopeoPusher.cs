@@ -36,12 +36,7 @@ internal static class SkopeoPusher
     {
         List<string> arguments = ["inspect", "--raw", "--retry-times", "0", .. ConnectionArguments(registry, string.Empty, anonymous), "docker://" + reference];
         var result = await RunAsync(arguments, cancellationToken);
-        if (result.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"'{result.CommandLine}' failed with exit code {result.ExitCode}. stderr:\n{result.StandardError}");
-        }
-
-        return result.StandardOutput;
+        return result.EnsureSuccess().StandardOutput;
     }
 
     /// <summary>
@@ -53,7 +48,7 @@ internal static class SkopeoPusher
         var work = CreateScratchDirectory();
         try
         {
-            return await ProcessRunner.RunAsync(Binary, ["--insecure-policy", "--tmpdir", work, .. arguments], Timeout, SkopeoEnvironment(work), cancellationToken);
+            return await RunInAsync(work, arguments, cancellationToken);
         }
         finally
         {
@@ -121,13 +116,15 @@ internal static class SkopeoPusher
             var digestFile = Path.Combine(work, "digest");
             List<string> arguments =
             [
-                "--insecure-policy", "--tmpdir", work,
                 "copy", "--all", "--preserve-digests", "--retry-times", "0", "--digestfile", digestFile,
+                .. ConnectionArguments(registry, "dest-"),
+                "dir:" + source,
+                "docker://" + registry.Reference(repository, tag),
             ];
-            arguments.AddRange(ConnectionArguments(registry, "dest-"));
-            arguments.Add("dir:" + source);
-            arguments.Add($"docker://{registry.Reference(repository, tag)}");
-            await ProcessRunner.RunCheckedAsync(Binary, arguments, Timeout, SkopeoEnvironment(work), cancellationToken);
+            (await RunInAsync(work, arguments, cancellationToken)).EnsureSuccess();
+
+            // The real guard: skopeo 1.9.3's --preserve-digests does not stop a conversion that was asked for
+            // (with -f oci it converted a Docker manifest silently), so compare what it pushed with ours.
 
             var pushed = (await File.ReadAllTextAsync(digestFile, cancellationToken)).Trim();
             if (pushed != digest.ToString())
@@ -177,6 +174,9 @@ internal static class SkopeoPusher
             }
         }
     }
+
+    private static Task<ProcessResult> RunInAsync(string work, IReadOnlyList<string> arguments, CancellationToken cancellationToken) =>
+        ProcessRunner.RunAsync(Binary, ["--insecure-policy", "--tmpdir", work, .. arguments], Timeout, SkopeoEnvironment(work), cancellationToken);
 
     private static string CreateScratchDirectory()
     {
