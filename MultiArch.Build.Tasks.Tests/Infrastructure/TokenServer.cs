@@ -12,7 +12,6 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Primitives;
 
 namespace MultiArch.Build.Tasks.Tests.Infrastructure;
@@ -127,15 +126,11 @@ internal sealed class TokenServer : IAsyncDisposable
     public static async Task<TokenServer> StartAsync(TokenServerOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= new TokenServerOptions();
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
-        {
-            ApplicationName = typeof(TokenServer).Assembly.GetName().Name,
-            ContentRootPath = AppContext.BaseDirectory,
-            EnvironmentName = Environments.Production,
-        });
-        builder.Logging.ClearProviders();
+        // The empty builder reads no configuration (no appsettings.json watcher, no ASPNETCORE_* variables) and logs nothing.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+        builder.Services.AddRoutingCore();
         builder.Services.AddSingleton<IHostLifetime, InertHostLifetime>();
-        builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
 
         var app = builder.Build();
         var server = new TokenServer(app, TestCertificates.CreateTokenSigningCertificate(), options);
