@@ -431,6 +431,36 @@ public sealed class FixtureTests
         Assert.IsTrue(tokens.RequestsFor(repository).All(r => r.Method == "POST"));
     }
 
+    [TestMethod]
+    public async Task TokenServer_HonoursItsOptions()
+    {
+        await using var tokens = await TokenServer.StartAsync(new TokenServerOptions
+        {
+            AllowAnonymousPull = false,
+            TokenLifetime = TimeSpan.FromSeconds(90),
+            Users = new Dictionary<string, string> { ["alice"] = "s3cret" },
+        }, Cancel);
+
+        var anonymous = DecodeJwt(await tokens.GetTokenAsync(["repository:a/b:pull"], cancellationToken: Cancel)).Claims;
+        Assert.AreEqual(0, anonymous.GetProperty("access").GetArrayLength());
+        Assert.AreEqual(string.Empty, anonymous.GetProperty("sub").GetString());
+        Assert.AreEqual(anonymous.GetProperty("iat").GetInt64() + 90, anonymous.GetProperty("exp").GetInt64());
+
+        var alice = DecodeJwt(await tokens.GetTokenAsync(["repository:a/b:pull,push,delete"], "alice", "s3cret", Cancel)).Claims;
+        Assert.AreEqual("pull,push,delete", string.Join(',', alice.GetProperty("access")[0].GetProperty("actions").EnumerateArray().Select(a => a.GetString())));
+
+        using var http = new HttpClient();
+        using var wrongService = await http.GetAsync(new Uri(tokens.Realm, "?service=someone-else&scope=repository:a/b:pull"), Cancel);
+        Assert.AreEqual(HttpStatusCode.BadRequest, wrongService.StatusCode);
+        using var spaceSeparated = await http.GetAsync(new Uri(tokens.Realm, $"?service={tokens.Service}&scope=repository:a/b:pull%20repository:c/d:pull&account=bob"), Cancel);
+        Assert.AreEqual(HttpStatusCode.OK, spaceSeparated.StatusCode);
+        var last = tokens.Requests[^1];
+        CollectionAssert.AreEqual(new[] { "repository:a/b:pull", "repository:c/d:pull" }, last.Scopes.ToArray());
+        Assert.AreEqual("bob", last.AttemptedUser);
+        Assert.IsNull(last.User);
+        CollectionAssert.AreEqual(new[] { 200, 200, 400, 200 }, tokens.Requests.Select(r => r.Status).ToArray());
+    }
+
     // ---- registry log ----
 
     [TestMethod]
