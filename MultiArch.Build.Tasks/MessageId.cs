@@ -46,6 +46,7 @@ internal static class MessageId
     public const string SpecMissingKey = nameof(SpecMissingKey);
     public const string SpecTooLarge = nameof(SpecTooLarge);
     public const string SpecInvalidValue = nameof(SpecInvalidValue);
+    public const string SpecUnreadable = nameof(SpecUnreadable);
     public const string UnexpectedError = nameof(UnexpectedError);
     public const string UnknownInspectFormat = nameof(UnknownInspectFormat);
     public const string InspectImageMissing = nameof(InspectImageMissing);

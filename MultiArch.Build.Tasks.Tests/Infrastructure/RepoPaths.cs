@@ -1,26 +1,27 @@
 namespace MultiArch.Build.Tasks.Tests.Infrastructure;
 
-/// <summary>Where the repository is, found by walking up from the test assembly to <c>MultiArch.Build.Tasks.slnx</c>.</summary>
+/// <summary>Folders of the repository the tests run from, found by walking up to <c>MultiArch.Build.Tasks.slnx</c>.</summary>
 internal static class RepoPaths
 {
     private const string SolutionFile = "MultiArch.Build.Tasks.slnx";
+    private static readonly Lazy<string> s_root = new(FindRoot);
 
-    private static readonly Lazy<string> _root = new(FindRoot);
+    /// <summary>The repository root: the folder that holds <c>MultiArch.Build.Tasks.slnx</c>.</summary>
+    public static string Root => s_root.Value;
 
-    public static string Root => _root.Value;
-
+    /// <summary><c>testassets/</c> under the root.</summary>
     public static string TestAssets => Path.Combine(Root, "testassets");
 
     private static string FindRoot()
     {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            if (File.Exists(Path.Combine(directory.FullName, SolutionFile)))
+            if (File.Exists(Path.Combine(dir.FullName, SolutionFile)))
             {
-                return directory.FullName;
+                return dir.FullName;
             }
         }
 
-        throw new InvalidOperationException($"No {SolutionFile} in {AppContext.BaseDirectory} or any folder above it.");
+        throw new InvalidOperationException($"No {SolutionFile} above the test assembly folder '{AppContext.BaseDirectory}'.");
     }
 }
