@@ -79,6 +79,7 @@ public sealed class RegistryClientTests
         var tag = await Assert.ThrowsExactlyAsync<RegistryException>(() => client.GetManifestAsync(ImageReference.Parse(server.Reference(repository, "nope")), TestContext.CancellationToken));
         Assert.AreEqual("MULTIARCH2003", tag.Code);
         StringAssert.Contains(tag.Message, "nope");
+        StringAssert.Contains(tag.Message, "Tags in '" + repository + "' include: 1.");
         Assert.IsTrue(tag.IsNotFound);
 
         var repo = await Assert.ThrowsExactlyAsync<RegistryException>(() => client.GetManifestAsync(ImageReference.Parse(server.Reference("never/pushed", "1")), TestContext.CancellationToken));
@@ -100,8 +101,7 @@ public sealed class RegistryClientTests
         environment["MULTIARCH_REGISTRY_PASSWORD"] = "wrong-password-canary";
         using (var client = TestClients.Client(server, environment))
         {
-            var ex = await Assert.ThrowsExactlyAsync<RegistryException>(() => client.GetManifestAsync(reference, TestContext.CancellationToken))
-                as MultiArchException ?? throw new AssertFailedException();
+            var ex = await Assert.ThrowsAsync<MultiArchException>(() => client.GetManifestAsync(reference, TestContext.CancellationToken));
             Assert.AreEqual("MULTIARCH1003", ex.Code);
             StringAssert.Contains(ex.Message, "MULTIARCH_REGISTRY_USERNAME");
             Assert.DoesNotContain("wrong-password-canary", ex.ToString());
@@ -232,7 +232,8 @@ public sealed class RegistryClientTests
         var root = (ImageIndex)await client.GetManifestAsync(reference, TestContext.CancellationToken);
         await Task.WhenAll(root.Manifests.Select(d => client.GetManifestAsync(reference.WithDigest(d.Digest), TestContext.CancellationToken)));
         Assert.AreEqual(1, server.TokenServer.RequestsFor(repository).Count - before, "one token for the pull scope, shared by every request");
-        Assert.AreEqual(1 + 1 + 1 + root.Manifests.Length, client.RequestCount, "one 401, one token, the index, each child");
+        // One TLS probe (the registry is listed as insecure and speaks plain HTTP), one 401, one token, the index, each child.
+        Assert.AreEqual(1 + 1 + 1 + 1 + root.Manifests.Length, client.RequestCount);
     }
 
     private static int FreePort()

@@ -32,7 +32,7 @@ public sealed class ImageReferenceTests
 
     [TestMethod]
     [DataRow("", "empty")]
-    [DataRow("UPPER/case", "lower-case")]
+    [DataRow("reg.io/UPPER/case", "lower-case")]
     [DataRow("reg.io/App", "lower-case")]
     [DataRow("reg.io/app:", "tag")]
     [DataRow("reg.io/app:-bad", "tag")]
@@ -67,9 +67,9 @@ public sealed class ImageReferenceTests
     [TestMethod]
     public void NameLongerThan255IsRejected()
     {
-        var repository = string.Join('/', Enumerable.Repeat(new string('a', 50), 5));
+        var repository = string.Join('/', Enumerable.Repeat(new string('a', 50), 4));
         Assert.IsTrue(ImageReference.TryParse("r.io/" + repository, out _));
-        Assert.IsFalse(ImageReference.TryParse("r.io/" + repository + "/aaaaaaaaa", out _));
+        Assert.IsFalse(ImageReference.TryParse("r.io/" + repository + "/" + new string('b', 60), out _));
     }
 
     [TestMethod]

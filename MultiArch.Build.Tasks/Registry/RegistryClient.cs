@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Security;
@@ -78,6 +76,11 @@ internal sealed partial class RegistryClient : IDisposable
             Accept = MediaTypes.ManifestAccept,
         };
         using var response = await SendAsync(request, cancellationToken);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            throw await NotFoundAsync(request, response, reference, cancellationToken);
+        }
+
         if (response.StatusCode != HttpStatusCode.OK)
         {
             throw await ErrorAsync(request, response, reference, cancellationToken);
@@ -92,6 +95,45 @@ internal sealed partial class RegistryClient : IDisposable
         }
 
         return ManifestContent.Parse(bytes, response.Content.Headers.ContentType?.MediaType, reference.ToString());
+    }
+
+    /// <summary>
+    /// A missing manifest: one more request (only on this failure path) tells a missing repository from a missing
+    /// tag, and names the tags that do exist.
+    /// </summary>
+    private async Task<MultiArchException> NotFoundAsync(RegistryRequest request, HttpResponseMessage response, ImageReference reference, CancellationToken cancellationToken)
+    {
+        var error = await ErrorAsync(request, response, reference, cancellationToken);
+        if (error is not RegistryException { IsNotFound: true } notFound || notFound.ErrorCodes.Contains("NAME_UNKNOWN"))
+        {
+            return error;
+        }
+
+        var tagsRequest = new RegistryRequest(reference.Registry, HttpMethod.Get, $"/v2/{reference.Repository}/tags/list?n=20")
+        {
+            Scopes = [PullScope(reference.Repository)],
+        };
+        try
+        {
+            using var tags = await SendAsync(tagsRequest, cancellationToken);
+            var body = await ReadBoundedAsync(tags, MaxErrorBytes, () => new InvalidDataException(), cancellationToken);
+            using var document = JsonDocument.Parse(body);
+            if (tags.StatusCode == HttpStatusCode.NotFound)
+            {
+                return RegistryException.From(MessageId.RepositoryNotFound, request.Method.Method, new Uri("https://" + reference.Registry + request.PathAndQuery), HttpStatusCode.NotFound, ["NAME_UNKNOWN"], reference.Registry, reference.Repository, reference.Original);
+            }
+
+            var names = document.RootElement.TryGetProperty("tags", out var list) && list.ValueKind == JsonValueKind.Array
+                ? list.EnumerateArray().Where(t => t.ValueKind == JsonValueKind.String).Select(t => t.GetString()!).Take(10).ToList()
+                : [];
+            return names.Count == 0
+                ? error
+                : new RegistryException(notFound.Code, $"{notFound.Message} Tags in '{reference.Repository}' include: {string.Join(", ", names)}.", notFound.Method, notFound.Url, notFound.StatusCode, notFound.ErrorCodes);
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidDataException or MultiArchException)
+        {
+            return error;
+        }
     }
 
     /// <summary>HEAD of a manifest: its descriptor (media type, digest, size), or null when it does not exist.</summary>
