@@ -51,6 +51,9 @@ public sealed class InspectImageManifest : MultiArchTask
             throw MultiArchException.Create(MessageId.InspectImageMissing);
         }
 
+        // Every input is checked before the first request.
+        ImageReference.Parse(Image.Trim());
+        var required = SplitList(RequiredPlatforms).Select(Platform.Parse).ToList();
         using var client = new RegistryClient(CreateSettings());
         var result = await new ImageInspector(client).InspectAsync(Image.Trim(), includeChildConfigs: format == "json", cancellationToken);
 
@@ -83,7 +86,7 @@ public sealed class InspectImageManifest : MultiArchTask
         MediaType = result.Root.MediaType;
         var entries = Entries(result).ToList();
         Manifests = [.. entries.Select(ToItem)];
-        CheckRequiredPlatforms(entries.Select(e => e.Platform).OfType<Platform>().ToList());
+        CheckRequiredPlatforms(required, entries.Select(e => e.Platform).OfType<Platform>().ToList());
         Log.LogMessage(MessageImportance.Low, $"MultiArch: {client.RequestCount} registry requests.");
     }
 
@@ -108,9 +111,8 @@ public sealed class InspectImageManifest : MultiArchTask
         return item;
     }
 
-    private void CheckRequiredPlatforms(IReadOnlyList<Platform> present)
+    private void CheckRequiredPlatforms(IReadOnlyList<Platform> required, IReadOnlyList<Platform> present)
     {
-        var required = SplitList(RequiredPlatforms).Select(Platform.Parse).ToList();
         var missing = required.Where(r => !present.Any(r.IsSatisfiedBy)).ToList();
         if (missing.Count > 0)
         {
