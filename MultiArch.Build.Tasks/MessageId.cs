@@ -60,4 +60,13 @@ internal static class MessageId
     public const string Summary_DryRun = nameof(Summary_DryRun);
     public const string Summary_Inspected = nameof(Summary_Inspected);
     public const string Info_UsingSdkPasswordVariable = nameof(Info_UsingSdkPasswordVariable);
+    public const string UnknownRuntimeIdentifier = nameof(UnknownRuntimeIdentifier);
+    public const string NoRuntimeIdentifierForPlatform = nameof(NoRuntimeIdentifierForPlatform);
+    public const string PlatformRidMismatch = nameof(PlatformRidMismatch);
+    public const string RegistryMissing = nameof(RegistryMissing);
+    public const string RepositoryInvalid = nameof(RepositoryInvalid);
+    public const string RestoreMissingRuntimeIdentifiers = nameof(RestoreMissingRuntimeIdentifiers);
+    public const string NoPlatforms = nameof(NoPlatforms);
+    public const string InnerPublishNoImage = nameof(InnerPublishNoImage);
+    public const string GeneratedManifestMismatch = nameof(GeneratedManifestMismatch);
 }

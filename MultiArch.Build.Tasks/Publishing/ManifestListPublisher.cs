@@ -35,7 +35,8 @@ internal sealed class ManifestListPublisher
         var entries = Flatten(present);
         CheckDuplicates(entries);
         var mediaType = ChooseFormat(request, entries);
-        var index = ImageIndex.Create(mediaType, entries.Select(e => e.Descriptor).ToList(), request.Annotations);
+        var annotations = mediaType == MediaTypes.OciIndex ? request.DefaultAnnotations.SetItems(request.Annotations) : request.Annotations;
+        var index = ImageIndex.Create(mediaType, entries.Select(e => e.Descriptor).ToList(), annotations);
         var platforms = string.Join(", ", index.Manifests.Where(d => !d.IsAttestation).Select(d => d.Platform?.ToString() ?? "?"));
         var imageCount = index.Manifests.Count(d => !d.IsAttestation);
         if (request.DryRun)
@@ -127,9 +128,12 @@ internal sealed class ManifestListPublisher
     {
         try
         {
-            if (source.Known is { } known && MediaTypes.IsImageManifest(known.MediaType) && source.Platform is not null && !request.VerifyPlatforms)
+            if (source.Known is { } known && MediaTypes.IsImageManifest(known.MediaType) && source.Platform is not null &&
+                (source.KnownConfigPlatform is not null || !request.VerifyPlatforms))
             {
-                return new Resolved(source, null, known with { Platform = source.Platform, Annotations = source.Annotations }, []);
+                // Everything is known from the publish outputs: no request at all.
+                var knownPlatform = source.KnownConfigPlatform is { } stated ? CheckPlatform(source, stated) : source.Platform;
+                return new Resolved(source, null, known with { Platform = knownPlatform, Annotations = source.Annotations }, []);
             }
 
             var manifest = await _client.GetManifestAsync(source.Image, cancellationToken);
@@ -189,12 +193,13 @@ internal sealed class ManifestListPublisher
             return source.Platform ?? throw MultiArchException.Create(MessageId.UnknownPlatformInConfig, source.Image.Original, config.Os, config.Architecture);
         }
 
-        if (source.Platform is null)
-        {
-            return config;
-        }
+        return source.Platform is null ? config : CheckPlatform(source, config);
+    }
 
-        var input = source.Platform;
+    /// <summary>The input platform, checked against the config's and completed by it; a contradiction is an error.</summary>
+    private static Platform CheckPlatform(SourceEntry source, Platform config)
+    {
+        var input = source.Platform!;
         if (!input.IsSatisfiedBy(config) && !(input.Variant is not null && config.Variant is null && input.Os == config.Os && input.Architecture == config.Architecture))
         {
             throw MultiArchException.Create(MessageId.PlatformMismatch, $"{source.Image.Original} ({source.Origin})", input.ToDisplayString(), config.ToDisplayString());

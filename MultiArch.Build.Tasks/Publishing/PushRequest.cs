@@ -22,6 +22,9 @@ internal sealed record PushRequest(
     /// <summary>Resolve and build the index, but write nothing.</summary>
     public bool DryRun { get; init; }
 
+    /// <summary>Annotations the build knows (source, revision, created): added to an OCI index, left out of a Docker list.</summary>
+    public ImmutableSortedDictionary<string, string> DefaultAnnotations { get; init; } = ImmutableSortedDictionary<string, string>.Empty.WithComparers(StringComparer.Ordinal);
+
     /// <summary>Read each image's config to check the given platform against it (costs one request per source).</summary>
     public bool VerifyPlatforms { get; init; } = true;
 
@@ -42,6 +45,9 @@ internal sealed record SourceEntry(
 {
     /// <summary>The manifest's descriptor when the caller already knows it (from publish outputs): saves a request.</summary>
     public Descriptor? Known { get; init; }
+
+    /// <summary>The platform the image's config states, when the caller has the config (publish outputs): saves a request.</summary>
+    public Platform? KnownConfigPlatform { get; init; }
 }
 
 /// <summary>The outcome of a push (or of a dry run).</summary>

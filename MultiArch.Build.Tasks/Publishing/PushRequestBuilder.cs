@@ -53,7 +53,7 @@ internal static class PushRequestBuilder
                 throw MultiArchException.Create(MessageId.MissingManifestArgument, $"The Image metadata of {origin}", "ContainerPlatforms items are used to push an index");
             }
 
-            return new SourceEntry(ParseAt(item.Image, origin), platform, ParseAnnotations(item.Annotations), origin) { Known = item.Known };
+            return new SourceEntry(ParseAt(item.Image, origin), platform, ParseAnnotations(item.Annotations), origin) { Known = item.Known, KnownConfigPlatform = item.KnownConfigPlatform };
         }).ToImmutableArray();
         return new PushRequest(ImageReference.Parse(target), [.. SplitList(tags)], sources, ParseAnnotations(annotations), format);
     }
@@ -99,4 +99,6 @@ internal static class PushRequestBuilder
 internal sealed record PlatformItem(string Platform, string? Image, string? OsVersion, string? OsFeatures, string? Annotations)
 {
     public Descriptor? Known { get; init; }
+
+    public Platform? KnownConfigPlatform { get; init; }
 }

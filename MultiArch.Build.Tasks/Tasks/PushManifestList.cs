@@ -33,6 +33,10 @@ public sealed class PushManifestList : MultiArchTask
     /// <summary>Index annotations, <c>key=value</c> separated by semicolons (OCI only).</summary>
     public string? Annotations { get; set; }
 
+    /// <summary>Annotations the build knows (<c>key=value;…</c>, empty values dropped): added to an OCI index, never forcing one.
+    /// <c>org.opencontainers.image.created</c> is added from <c>SOURCE_DATE_EPOCH</c> when that is set.</summary>
+    public string? DefaultAnnotations { get; set; }
+
     /// <summary><c>ContainerPlatforms</c> items: Include = platform, metadata <c>Image</c>, <c>OSVersion</c>, <c>OSFeatures</c>, <c>Annotations</c>.</summary>
     public ITaskItem[]? Sources { get; set; }
 
@@ -64,7 +68,13 @@ public sealed class PushManifestList : MultiArchTask
 
     private protected override async Task ExecuteAsync(CancellationToken cancellationToken)
     {
-        var request = BuildRequest() with { IgnoreMissing = IgnoreMissing, DryRun = DryRun, VerifyPlatforms = VerifyPlatforms };
+        var request = BuildRequest() with
+        {
+            IgnoreMissing = IgnoreMissing,
+            DryRun = DryRun,
+            VerifyPlatforms = VerifyPlatforms,
+            DefaultAnnotations = KnownAnnotations(),
+        };
         using var client = new RegistryClient(CreateSettings());
         var result = await new ManifestListPublisher(client, BuildLog).PushAsync(request, cancellationToken);
 
@@ -120,13 +130,13 @@ public sealed class PushManifestList : MultiArchTask
         if (items.Count > 0)
         {
             Require(Target, "ContainerManifestTarget", "ContainerPlatforms items have Image metadata");
-            return PushRequestBuilder.FromItems(items.Select(ToPlatformItem), Target!, Tags, Annotations, NullIfEmpty(Format));
+            return PushRequestBuilder.FromItems(items.Select(i => ToPlatformItem(i, BuildLog)), Target!, Tags, Annotations, NullIfEmpty(Format));
         }
 
         throw MultiArchException.Create(MessageId.NoManifestInput);
     }
 
-    private static PlatformItem ToPlatformItem(ITaskItem item)
+    private static PlatformItem ToPlatformItem(ITaskItem item, IBuildLog log)
     {
         Descriptor? known = null;
         var digest = item.GetMetadata("ManifestDigest");
@@ -137,7 +147,41 @@ public sealed class PushManifestList : MultiArchTask
             known = new Descriptor(mediaType, parsed, length);
         }
 
-        return new PlatformItem(item.ItemSpec, item.GetMetadata("Image"), item.GetMetadata("OSVersion"), item.GetMetadata("OSFeatures"), item.GetMetadata("Annotations")) { Known = known };
+        // Publish outputs carry the manifest and config themselves: trust them only when the manifest hashes to its digest.
+        Platform? configPlatform = null;
+        var manifest = item.GetMetadata("Manifest");
+        if (!string.IsNullOrEmpty(manifest) && Oci.Digest.TryParse(digest, out var reported))
+        {
+            var bytes = System.Text.Encoding.UTF8.GetBytes(manifest);
+            if (reported.Matches(bytes))
+            {
+                known = new Descriptor(string.IsNullOrEmpty(mediaType) ? ManifestContent.Parse(bytes, null, item.ItemSpec).MediaType : mediaType, reported, bytes.Length);
+                var configuration = item.GetMetadata("Configuration");
+                if (!string.IsNullOrEmpty(configuration))
+                {
+                    configPlatform = ImageConfig.Parse(System.Text.Encoding.UTF8.GetBytes(configuration), item.ItemSpec).Platform;
+                }
+            }
+            else
+            {
+                log.Message(LogLevel.Normal, Messages.Text(MessageId.GeneratedManifestMismatch, item.ItemSpec, reported, Oci.Digest.FromContent(bytes)));
+            }
+        }
+
+        return new PlatformItem(item.ItemSpec, item.GetMetadata("Image"), item.GetMetadata("OSVersion"), item.GetMetadata("OSFeatures"), item.GetMetadata("Annotations")) { Known = known, KnownConfigPlatform = configPlatform };
+    }
+
+    private System.Collections.Immutable.ImmutableSortedDictionary<string, string> KnownAnnotations()
+    {
+        var pairs = (DefaultAnnotations ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(p => p.IndexOf('=', StringComparison.Ordinal) is > 0 and var i && i < p.Length - 1);
+        var annotations = PushRequestBuilder.ParseAnnotations(string.Join(";", pairs));
+        if (long.TryParse(Environment("SOURCE_DATE_EPOCH"), out var epoch) && epoch >= 0)
+        {
+            annotations = annotations.SetItem("org.opencontainers.image.created", DateTimeOffset.FromUnixTimeSeconds(epoch).ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return annotations;
     }
 
     private static void Require(string? value, string name, string because)
