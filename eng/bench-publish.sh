@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): PublishMultiArchContainer against the SDK's own multi-RID container publish
+# (RuntimeIdentifiers set, -t:PublishContainer), same project, same two platforms, same local registry, alternating,
+# warm, both with no change and after a source edit. Prints the medians and their ratios.
+#   eng/bench-publish.sh [runs-per-scenario]   (default 5)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+runs="${1:-5}"
+source "$root/eng/lib/registry.sh"
+"$root/eng/install-prereqs.sh" >/dev/null
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0
+
+work="$(mktemp -d)"
+trap 'stop_registry "$work"; rm -rf "$work"' EXIT
+start_registry "$work"
+export DOTNET_CONTAINER_INSECURE_REGISTRIES="$REGISTRY"
+python3 "$root/testassets/base-image/make-image.py" --dest "$REGISTRY/base:1.0" --platforms linux/amd64,linux/arm64/v8 --tls-verify false >/dev/null
+
+dotnet build "$root/MultiArch.Build.Tasks/MultiArch.Build.Tasks.csproj" -c Release -nologo -v:q >/dev/null
+app="$work/app"
+mkdir -p "$app"
+cp "$root/testassets/SampleApp/Program.cs" "$root/testassets/SampleApp/SampleApp.csproj" "$app/"
+sed -i 's#<ContainerImageTags>.*</ContainerImageTags>##' "$app/SampleApp.csproj"
+cat > "$app/Directory.Build.props" <<XML
+<Project>
+  <PropertyGroup><MultiArchTasksAssembly>$root/MultiArch.Build.Tasks/bin/Release/net8.0/MultiArch.Build.Tasks.dll</MultiArchTasksAssembly></PropertyGroup>
+  <Import Project="$root/build/MultiArch.Build.Tasks.props" />
+</Project>
+XML
+echo "<Project><Import Project=\"$root/build/MultiArch.Build.Tasks.targets\" /></Project>" > "$app/Directory.Build.targets"
+common=(-p:ContainerRegistry="$REGISTRY" -p:ContainerBaseImage="$REGISTRY/base:1.0" -nologo -v:q -tl:off)
+dotnet restore "$app" -nologo -v:q >/dev/null
+
+ours_publish() { dotnet publish "$app" -t:PublishMultiArchContainer -p:ContainerImageTag=ours "${common[@]}" >/dev/null; }
+ours_build() { dotnet build "$app" -c Release -t:PublishMultiArchContainer -p:ContainerImageTag=oursb "${common[@]}" >/dev/null; }
+sdk() { dotnet publish "$app" -t:PublishContainer -p:ContainerImageTag=sdk "${common[@]}" >/dev/null; }
+edit() { echo "// edit $RANDOM$RANDOM" >> "$app/Program.cs"; }
+seconds() { local start end; start=$(date +%s.%N); "$@"; end=$(date +%s.%N); echo "$end - $start" | bc; }
+
+declare -A times
+for variant in ours_publish ours_build sdk; do $variant; done   # warm-up: restore, first compile, base image cached
+for i in $(seq 1 "$runs"); do
+  for variant in ours_publish ours_build sdk; do
+    times[$variant.noop]+="$(seconds $variant) "
+    edit
+    times[$variant.edit]+="$(seconds $variant) "
+  done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+printf '\n%-58s %10s %10s\n' "median of $runs, seconds (2 platforms: linux/amd64, linux/arm64)" "no change" "after edit"
+for variant in sdk ours_publish ours_build; do
+  case $variant in
+    sdk) label="SDK: dotnet publish -t:PublishContainer (RuntimeIdentifiers)";;
+    ours_publish) label="ours: dotnet publish -t:PublishMultiArchContainer";;
+    ours_build) label="ours: dotnet build -c Release -t:PublishMultiArchContainer";;
+  esac
+  declare "m_${variant}_noop=$(echo "${times[$variant.noop]}" | median)"
+  declare "m_${variant}_edit=$(echo "${times[$variant.edit]}" | median)"
+  eval "printf '%-58s %10.2f %10.2f\n' \"$label\" \$m_${variant}_noop \$m_${variant}_edit"
+done
+printf '%-58s %10.2f %10.2f\n' "ratio ours(publish)/SDK" "$(echo "$m_ours_publish_noop / $m_sdk_noop" | bc -l)" "$(echo "$m_ours_publish_edit / $m_sdk_edit" | bc -l)"
+printf '%-58s %10.2f %10.2f\n' "ratio ours(build)/SDK" "$(echo "$m_ours_build_noop / $m_sdk_noop" | bc -l)" "$(echo "$m_ours_build_edit / $m_sdk_edit" | bc -l)"
