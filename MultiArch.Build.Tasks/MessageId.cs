@@ -69,4 +69,5 @@ internal static class MessageId
     public const string NoPlatforms = nameof(NoPlatforms);
     public const string InnerPublishNoImage = nameof(InnerPublishNoImage);
     public const string GeneratedManifestMismatch = nameof(GeneratedManifestMismatch);
+    public const string OperationTimedOut = nameof(OperationTimedOut);
 }

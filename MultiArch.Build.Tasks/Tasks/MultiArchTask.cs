@@ -15,6 +15,12 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
     /// <summary>Seconds one registry request may wait for its response headers (default 100).</summary>
     public string? RegistryTimeout { get; set; }
 
+    /// <summary>Seconds to wait for a TCP/TLS connection to a registry (default 30).</summary>
+    public string? ConnectTimeout { get; set; }
+
+    /// <summary>Seconds the whole task may take (default 1800); then it stops and leaves every tag unchanged.</summary>
+    public string? OperationTimeout { get; set; }
+
     /// <summary>How many registry requests may run side by side (default 8).</summary>
     public int MaxParallelism { get; set; }
 
@@ -31,13 +37,30 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
 
     public override bool Execute()
     {
+        TimeSpan operationTimeout;
         try
         {
-            ExecuteAsync(_cancellation.Token).GetAwaiter().GetResult();
+            operationTimeout = Seconds(OperationTimeout, "ContainerRegistryOperationTimeout") ?? TimeSpan.FromMinutes(30);
+        }
+        catch (MultiArchException ex)
+        {
+            LogError(ex);
+            return false;
+        }
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_cancellation.Token);
+        deadline.CancelAfter(operationTimeout);
+        try
+        {
+            ExecuteAsync(deadline.Token).GetAwaiter().GetResult();
         }
         catch (OperationCanceledException) when (_cancellation.IsCancellationRequested)
         {
             LogError(MultiArchException.Create(MessageId.Cancelled));
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            LogError(MultiArchException.Create(MessageId.OperationTimedOut, GetType().Name, operationTimeout.TotalSeconds));
         }
         catch (MultiArchException ex)
         {
@@ -70,14 +93,14 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
     private protected RegistrySettings CreateSettings()
     {
         var settings = RegistrySettings.FromEnvironment(Environment, BuildLog);
-        if (!string.IsNullOrWhiteSpace(RegistryTimeout))
+        if (Seconds(RegistryTimeout, "ContainerRegistryTimeout") is { } requestTimeout)
         {
-            if (!double.TryParse(RegistryTimeout, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds) || seconds <= 0)
-            {
-                throw MultiArchException.Create(MessageId.InvalidTimeout, "ContainerRegistryTimeout", RegistryTimeout);
-            }
+            settings = settings with { RequestTimeout = requestTimeout };
+        }
 
-            settings = settings with { RequestTimeout = TimeSpan.FromSeconds(seconds) };
+        if (Seconds(ConnectTimeout, "ContainerRegistryConnectTimeout") is { } connectTimeout)
+        {
+            settings = settings with { ConnectTimeout = connectTimeout };
         }
 
         if (MaxParallelism > 0)
@@ -109,6 +132,21 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
         var cache = new AuthCache();
         engine.RegisterTaskObject(Key, cache, RegisteredTaskObjectLifetime.Build, allowEarlyCollection: false);
         return cache;
+    }
+
+    private static TimeSpan? Seconds(string? value, string property)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return null;
+        }
+
+        if (!double.TryParse(value, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds) || seconds <= 0 || seconds > 86400)
+        {
+            throw MultiArchException.Create(MessageId.InvalidTimeout, property, value);
+        }
+
+        return TimeSpan.FromSeconds(seconds);
     }
 
     /// <summary>Splits an MSBuild list property: semicolons or commas, trimmed, empty entries dropped.</summary>
