@@ -69,7 +69,7 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
     /// <summary>Settings from the environment and the task's parameters; the auth cache is shared by every task of the build.</summary>
     private protected RegistrySettings CreateSettings()
     {
-        var settings = RegistrySettings.FromEnvironment(Environment, BuildLog);
+        var settings = RegistrySettings.FromEnvironment(Environment, BuildLog, SharedAuthCache());
         if (!string.IsNullOrWhiteSpace(RegistryTimeout))
         {
             if (!double.TryParse(RegistryTimeout, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds) || seconds <= 0)
@@ -89,7 +89,6 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
         {
             TrustedRealmHosts = RegistrySettings.SplitList(TrustedRealms, ';', ','),
             TransportFactory = TransportFactory,
-            AuthCache = SharedAuthCache(),
         };
     }
 
