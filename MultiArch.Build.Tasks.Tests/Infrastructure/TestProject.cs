@@ -1,4 +1,3 @@
-using System.Collections;
 using System.Diagnostics;
 using System.Globalization;
 using System.Security;
@@ -161,16 +160,16 @@ internal sealed class TestProject
     /// <c>DOCKER_CONFIG</c> set to the run's folders (no docker config), the run's <c>NUGET_PACKAGES</c>, no node reuse,
     /// no build server, no telemetry; then <paramref name="overrides"/> (a null value removes a variable).
     /// </summary>
-    public static Dictionary<string, string?> ChildEnvironment(IReadOnlyDictionary<string, string?>? overrides = null)
+    public static Dictionary<string, string?> ChildEnvironment(IReadOnlyDictionary<string, string?>? overrides = null) =>
+        ScrubbedEnvironment(Environment.GetEnvironmentVariables().Keys.Cast<string>(), overrides);
+
+    /// <summary><see cref="ChildEnvironment"/> for the inherited variable names given (a test seam).</summary>
+    internal static Dictionary<string, string?> ScrubbedEnvironment(IEnumerable<string> inheritedNames, IReadOnlyDictionary<string, string?>? overrides)
     {
         var environment = new Dictionary<string, string?>(StringComparer.Ordinal);
-        foreach (DictionaryEntry variable in Environment.GetEnvironmentVariables())
+        foreach (var name in inheritedNames.Where(name => s_scrubbedPrefixes.Any(prefix => name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))))
         {
-            var name = (string)variable.Key;
-            if (s_scrubbedPrefixes.Any(prefix => name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)))
-            {
-                environment[name] = null;
-            }
+            environment[name] = null;
         }
 
         System.IO.Directory.CreateDirectory(HomeDirectory);
