@@ -70,7 +70,14 @@ internal sealed record PackageFeed(string FeedDirectory, string Version, string 
             "--artifacts-path", Path.Combine(RunDirectory, "pack-build"),
             "-bl:" + Path.Combine(RunDirectory, "pack.binlog"),
         ];
-        var result = await ProcessRunner.RunAsync("bash", arguments, s_packTimeout, TestProject.ChildEnvironment(), workingDirectory: RepoPaths.Root);
+        // The scrubbed child environment, but the user's HOME and NuGet cache: the pack restores the repository's own
+        // dependencies (already there from building the tests), not the run's.
+        var environment = TestProject.ChildEnvironment(new Dictionary<string, string?>
+        {
+            ["HOME"] = Environment.GetEnvironmentVariable("HOME"),
+            ["NUGET_PACKAGES"] = Environment.GetEnvironmentVariable("NUGET_PACKAGES"),
+        });
+        var result = await ProcessRunner.RunAsync("bash", arguments, s_packTimeout, environment, workingDirectory: RepoPaths.Root);
         result.EnsureSuccess();
         var path = result.StandardOutputText.TrimEnd().Split('\n')[^1];
         if (!File.Exists(path))
