@@ -34,7 +34,11 @@ public sealed class AssemblyHooks
         }
     }
 
-    /// <summary>Stops every shared registry (and its token server) and deletes their folders.</summary>
+    /// <summary>Stops every shared registry (and its token server) and deletes their folders and the end-to-end run folder.</summary>
     [AssemblyCleanup]
-    public static async Task CleanupAsync() => await TestRegistries.DisposeAllAsync();
+    public static async Task CleanupAsync()
+    {
+        PackageFeed.DeleteRunDirectory();
+        await TestRegistries.DisposeAllAsync();
+    }
 }

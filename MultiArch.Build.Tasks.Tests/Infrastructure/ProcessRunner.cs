@@ -42,6 +42,7 @@ internal static class ProcessRunner
         IReadOnlyList<string> arguments,
         TimeSpan timeout,
         IReadOnlyDictionary<string, string?>? environment = null,
+        string? workingDirectory = null,
         CancellationToken cancellationToken = default)
     {
         var startInfo = new ProcessStartInfo(fileName)
@@ -50,6 +51,7 @@ internal static class ProcessRunner
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? string.Empty,
         };
         foreach (var argument in arguments)
         {
@@ -76,9 +78,11 @@ internal static class ProcessRunner
             KillTree(process);
             await process.WaitForExitAsync(CancellationToken.None);
             var partial = await stderrTask;
+            await stdoutTask;
             var commandLine = new ProcessResult(fileName, arguments, -1, [], partial).CommandLine;
             cancellationToken.ThrowIfCancellationRequested();
-            throw new TimeoutException($"'{commandLine}' did not finish within {timeout.TotalSeconds:0.#} s and was killed. Its stderr so far:\n{partial}");
+            throw new TimeoutException(
+                $"'{commandLine}' did not finish within {timeout.TotalSeconds:0.#} s and was killed. Its stderr so far:\n{partial}\nIts stdout so far:\n{Encoding.UTF8.GetString(stdout.ToArray())}");
         }
 
         await stdoutTask;
@@ -94,7 +98,7 @@ internal static class ProcessRunner
         IReadOnlyDictionary<string, string?>? environment = null,
         CancellationToken cancellationToken = default)
     {
-        var result = await RunAsync(fileName, arguments, timeout, environment, cancellationToken);
+        var result = await RunAsync(fileName, arguments, timeout, environment, cancellationToken: cancellationToken);
         return result.EnsureSuccess();
     }
 

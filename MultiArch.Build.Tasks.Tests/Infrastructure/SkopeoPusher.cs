@@ -176,7 +176,7 @@ internal static class SkopeoPusher
     }
 
     private static Task<ProcessResult> RunInAsync(string work, IReadOnlyList<string> arguments, CancellationToken cancellationToken) =>
-        ProcessRunner.RunAsync(Binary, ["--insecure-policy", "--tmpdir", work, .. arguments], Timeout, SkopeoEnvironment(work), cancellationToken);
+        ProcessRunner.RunAsync(Binary, ["--insecure-policy", "--tmpdir", work, .. arguments], Timeout, SkopeoEnvironment(work), cancellationToken: cancellationToken);
 
     private static string CreateScratchDirectory()
     {

@@ -13,6 +13,7 @@ internal sealed class AuthCache
     private readonly ConcurrentDictionary<string, Lazy<Task<CachedToken>>> _tokens = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _schemes = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, int> _tokenRequests = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _notices = new(StringComparer.Ordinal);
 
     public AuthChallenge? GetChallenge(string registry) => _challenges.TryGetValue(registry, out var challenge) ? challenge : null;
 
@@ -54,6 +55,9 @@ internal sealed class AuthCache
     public int CountTokenRequest(string key) => _tokenRequests.AddOrUpdate(key, 1, (_, n) => n + 1);
 
     public int TokenRequestCount(string key) => _tokenRequests.TryGetValue(key, out var n) ? n : 0;
+
+    /// <summary>True only the first time <paramref name="notice"/> is asked about: for notes printed once per build, not once per task.</summary>
+    public bool FirstTime(string notice) => _notices.TryAdd(notice, 0);
 }
 
 /// <summary>A bearer token and when to stop using it (refreshed a little early).</summary>

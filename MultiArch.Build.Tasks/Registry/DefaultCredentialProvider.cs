@@ -30,13 +30,15 @@ internal sealed class DefaultCredentialProvider : ICredentialProvider
     private readonly IBuildLog _log;
     private readonly TimeSpan _helperTimeout;
     private readonly ConcurrentDictionary<(string, RegistryAccess), Task<RegistryCredential?>> _cache = new();
-    private int _warnedAboutRecordedVariable;
+    private readonly AuthCache _notices;
 
-    public DefaultCredentialProvider(Func<string, string?> environment, IBuildLog log, TimeSpan? helperTimeout = null)
+    /// <param name="buildCache">The build's shared cache, so the note about a recorded variable appears once per build.</param>
+    public DefaultCredentialProvider(Func<string, string?> environment, IBuildLog log, TimeSpan? helperTimeout = null, AuthCache? buildCache = null)
     {
         _environment = environment;
         _log = log;
         _helperTimeout = helperTimeout ?? TimeSpan.FromSeconds(30);
+        _notices = buildCache ?? new AuthCache();
     }
 
     public Task<RegistryCredential?> GetCredentialAsync(string registry, RegistryAccess access, CancellationToken cancellationToken) =>
@@ -55,7 +57,7 @@ internal sealed class DefaultCredentialProvider : ICredentialProvider
             var password = _environment(passwordVariable);
             if (!string.IsNullOrEmpty(user) && !string.IsNullOrEmpty(password))
             {
-                if (recorded && passwordVariable.StartsWith("DOTNET_", StringComparison.Ordinal) && Interlocked.Exchange(ref _warnedAboutRecordedVariable, 1) == 0)
+                if (recorded && passwordVariable.StartsWith("DOTNET_", StringComparison.Ordinal) && _notices.FirstTime(MessageId.Info_UsingSdkPasswordVariable))
                 {
                     _log.Message(LogLevel.High, Messages.Text(MessageId.Info_UsingSdkPasswordVariable, registry, passwordVariable));
                 }

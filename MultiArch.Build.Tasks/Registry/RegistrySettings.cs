@@ -65,13 +65,19 @@ internal sealed record RegistrySettings
     /// <summary>
     /// Settings from the environment: <c>DOTNET_CONTAINER_INSECURE_REGISTRIES</c> (semicolon-separated <c>host:port</c>,
     /// as the SDK reads it) and the credential variables and files of <see cref="DefaultCredentialProvider"/>.
+    /// <paramref name="authCache"/> is the build's shared cache (a new one when null).
     /// </summary>
-    public static RegistrySettings FromEnvironment(Func<string, string?> environment, IBuildLog log) => new()
+    public static RegistrySettings FromEnvironment(Func<string, string?> environment, IBuildLog log, AuthCache? authCache = null)
     {
-        InsecureRegistries = SplitList(environment("DOTNET_CONTAINER_INSECURE_REGISTRIES"), ';'),
-        Credentials = new DefaultCredentialProvider(environment, log),
-        Log = log,
-    };
+        var cache = authCache ?? new AuthCache();
+        return new()
+        {
+            InsecureRegistries = SplitList(environment("DOTNET_CONTAINER_INSECURE_REGISTRIES"), ';'),
+            Credentials = new DefaultCredentialProvider(environment, log, buildCache: cache),
+            Log = log,
+            AuthCache = cache,
+        };
+    }
 
     public static HashSet<string> SplitList(string? value, params char[] separators) =>
         new((value ?? string.Empty).Split(separators, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), StringComparer.OrdinalIgnoreCase);

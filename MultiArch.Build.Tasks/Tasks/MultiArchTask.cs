@@ -92,7 +92,7 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
     /// <summary>Settings from the environment and the task's parameters; the auth cache is shared by every task of the build.</summary>
     private protected RegistrySettings CreateSettings()
     {
-        var settings = RegistrySettings.FromEnvironment(Environment, BuildLog);
+        var settings = RegistrySettings.FromEnvironment(Environment, BuildLog, SharedAuthCache());
         if (Seconds(RegistryTimeout, "ContainerRegistryTimeout") is { } requestTimeout)
         {
             settings = settings with { RequestTimeout = requestTimeout };
@@ -112,7 +112,6 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
         {
             TrustedRealmHosts = RegistrySettings.SplitList(TrustedRealms, ';', ','),
             TransportFactory = TransportFactory,
-            AuthCache = SharedAuthCache(),
         };
     }
 

@@ -103,15 +103,32 @@ def make_attestation(layout, subject):
 
 
 def skopeo_copy(layout_dir, dest, args):
-    cmd = ["skopeo", "copy", "--all", "--preserve-digests", "--quiet"]
-    if args.tls_verify is not None:
-        cmd.append(f"--dest-tls-verify={args.tls_verify}")
-    if args.creds:
-        cmd += ["--dest-creds", args.creds]
-    if args.cert_dir:
-        cmd += ["--dest-cert-dir", args.cert_dir]
-    cmd += [f"oci:{layout_dir}:root", f"docker://{dest}"]
-    subprocess.run(cmd, check=True)
+    """Pushes the layout's root (index.json) through a dir: copy of the layout. skopeo 1.9 reads an OCI layout only when
+    index.json names an OCI media type, so it cannot push a Docker manifest list from one; dir: takes each manifest's
+    media type from the manifest itself and copies the bytes unchanged."""
+    with open(os.path.join(layout_dir, "index.json")) as f:
+        root = json.load(f)["manifests"][0]
+    blobs = os.path.join(layout_dir, "blobs", "sha256")
+    with tempfile.TemporaryDirectory(dir=layout_dir) as src:
+        with open(os.path.join(src, "version"), "w") as f:
+            f.write("Directory Transport Version: 1.1\n")
+        for name in os.listdir(blobs):
+            os.link(os.path.join(blobs, name), os.path.join(src, name))
+        with open(os.path.join(blobs, root["digest"][7:]), "rb") as f:
+            root_bytes = f.read()
+        with open(os.path.join(src, "manifest.json"), "wb") as f:
+            f.write(root_bytes)
+        for child in json.loads(root_bytes).get("manifests", []):
+            os.link(os.path.join(blobs, child["digest"][7:]), os.path.join(src, child["digest"][7:] + ".manifest.json"))
+        cmd = ["skopeo", "copy", "--all", "--preserve-digests", "--quiet"]
+        if args.tls_verify is not None:
+            cmd.append(f"--dest-tls-verify={args.tls_verify}")
+        if args.creds:
+            cmd += ["--dest-creds", args.creds]
+        if args.cert_dir:
+            cmd += ["--dest-cert-dir", args.cert_dir]
+        cmd += [f"dir:{src}", f"docker://{dest}"]
+        subprocess.run(cmd, check=True)
 
 
 def main():

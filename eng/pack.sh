@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Packs MultiArch.Build.Tasks and prints the path of the .nupkg as the last line on stdout (the build log goes to stderr).
+#
+#   eng/pack.sh [--version VERSION] [--output DIR] [more dotnet pack arguments]
+#
+# --output defaults to artifacts/packages; --version to the Version in Directory.Build.props. Anything else is passed to
+# `dotnet pack` (the end-to-end tests add --artifacts-path and -bl:FILE so they never touch the repository's bin/ and obj/).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+project="$root/MultiArch.Build.Tasks/MultiArch.Build.Tasks.csproj"
+output="$root/artifacts/packages"
+version=""
+extra=()
+while (($#)); do
+  case "$1" in
+    --version) version="$2"; shift 2 ;;
+    --output|-o) output="$2"; shift 2 ;;
+    *) extra+=("$1"); shift ;;
+  esac
+done
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0
+if [ -z "$version" ]; then
+  version="$(dotnet msbuild "$project" -nologo -getProperty:Version)"
+fi
+mkdir -p "$output"
+output="$(cd "$output" && pwd)"
+dotnet pack "$project" -c Release -o "$output" -p:Version="$version" -nr:false -tl:off -v:m -nologo ${extra[@]+"${extra[@]}"} >&2
+package="$output/MultiArch.Build.Tasks.$version.nupkg"
+[ -f "$package" ] || { echo "pack.sh: $package was not created" >&2; exit 1; }
+echo "$package"
