@@ -7,6 +7,8 @@
 #   4. dotnet msbuild -t:InspectContainerImage on the index
 #   5. dotnet msbuild -t:PushContainerManifestList from a YAML spec: the per-platform images stitched into a new index
 #      with two more tags, then that index inspected; the Docker set stitched into a Docker manifest list from arguments
+#   6. dotnet publish -t:PublishMultiArchContainer on testassets/SampleApp: linux/amd64 and linux/arm64 built through the
+#      SDK's own container support on a locally made base image, linux/arm/v7 joined from an existing image; inspected
 # Ends with "Done in N s" and exit code 0; any failure stops it with the registry log's tail.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -143,5 +145,21 @@ step "Stitch the Docker-format images into a Docker manifest list from arguments
 msbuild -t:PushContainerManifestList -p:ContainerManifestPlatforms='"linux/arm64/v8,linux/arm/v7"' \
   -p:ContainerManifestTemplate="$host/demo/app-docker:1.0-OS-ARCH-VARIANT" -p:ContainerManifestTarget="$host/demo/app-docker:2.0"
 msbuild -t:InspectContainerImage -p:ContainerInspectImage="$host/demo/app-docker:2.0" -p:ContainerInspectFormat=json
+
+step "Publish the sample app for linux/amd64 and linux/arm64, with linux/arm/v7 from an existing image"
+echo "demo/base:1.0          OCI index: linux/amd64, linux/arm64/v8 (the base image, made locally)"
+make_image --dest "$host/demo/base:1.0" --platforms linux/amd64,linux/arm64/v8 --seed demo-base
+sample="$work/sample"
+mkdir -p "$sample"
+cp "$root/testassets/SampleApp/Program.cs" "$sample/"
+cp "$project/nuget.config" "$sample/"
+sed -e "s#</Project>#  <ItemGroup>\n    <PackageReference Include=\"MultiArch.Build.Tasks\" Version=\"$version\" PrivateAssets=\"all\" />\n    <ContainerPlatforms Include=\"linux/arm/v7\" Image=\"$host/demo/app:1.0-linux-arm-v7\" />\n  </ItemGroup>\n</Project>#" \
+  "$root/testassets/SampleApp/SampleApp.csproj" > "$sample/SampleApp.csproj"
+sed -n '/<PropertyGroup>/,$p' "$sample/SampleApp.csproj"
+cd "$sample"
+show dotnet publish -nologo -nr:false -tl:off -v:m -t:PublishMultiArchContainer \
+  -p:ContainerRegistry="$host" -p:ContainerBaseImage="$host/demo/base:1.0"
+msbuild -t:InspectContainerImage -p:ContainerInspectImage="$host/sampleapp:1.0.0" \
+  -p:ContainerInspectRequiredPlatforms='"linux/amd64;linux/arm64/v8;linux/arm/v7"'
 
 step "Done in $((SECONDS - started)) s"
