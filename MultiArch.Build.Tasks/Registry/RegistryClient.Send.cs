@@ -505,6 +505,7 @@ internal sealed class VerifyingStream : Stream
     private readonly long _expectedSize;
     private readonly System.Security.Cryptography.IncrementalHash _hash;
     private long _read;
+    private string? _finalHex;
 
     public VerifyingStream(Stream inner, Digest expected, long expectedSize)
     {
@@ -560,14 +561,23 @@ internal sealed class VerifyingStream : Stream
         _hash.AppendData(data);
     }
 
+    /// <summary>True once every byte the descriptor announced has passed through.</summary>
+    public bool IsComplete => _read == _expectedSize;
+
+    /// <summary>
+    /// Throws <c>MULTIARCH2005</c> unless exactly the expected bytes passed through. Callable after disposal: the HTTP
+    /// stack disposes a request's content (and so this stream) as soon as the request is sent.
+    /// </summary>
     public void ThrowIfMismatch(string what)
     {
-        var actual = Convert.ToHexString(_hash.GetCurrentHash()).ToLowerInvariant();
+        var actual = ActualHex();
         if (_read != _expectedSize || actual != _expected.Hex)
         {
             throw MultiArchException.Create(MessageId.DigestMismatch, what, $"{_expected.Algorithm}:{actual}", _expected);
         }
     }
+
+    private string ActualHex() => _finalHex ?? Convert.ToHexString(_hash.GetCurrentHash()).ToLowerInvariant();
 
     public override void Flush()
     {
@@ -581,8 +591,9 @@ internal sealed class VerifyingStream : Stream
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing)
+        if (disposing && _finalHex is null)
         {
+            _finalHex = Convert.ToHexString(_hash.GetCurrentHash()).ToLowerInvariant();
             _hash.Dispose();
             _inner.Dispose();
         }
