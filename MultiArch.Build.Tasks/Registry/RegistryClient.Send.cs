@@ -79,9 +79,16 @@ internal sealed partial class RegistryClient
                     _settings.AuthCache.SetChallenge(request.Registry, challenge);
                     if (challenge.IsBearer)
                     {
-                        // A first challenge, an expired token or too narrow a scope: one fresh token, then give up.
+                        // A first challenge (nothing was sent: the token is fetched once, however many requests wait
+                        // for it), too narrow a scope (a token for the wider set), or a token the registry no longer
+                        // takes (expired, revoked): exactly that token is dropped, once. Then one more try.
+                        var sentKey = TokenKey(request.Registry, scopes);
                         scopes.UnionWith(challenge.Scopes);
-                        _settings.AuthCache.InvalidateToken(TokenKey(request.Registry, scopes));
+                        if (message.Headers.Authorization is { Scheme: "Bearer", Parameter: { } sent } && TokenKey(request.Registry, scopes) == sentKey)
+                        {
+                            _settings.AuthCache.RejectToken(sentKey, sent);
+                        }
+
                         response.Dispose();
                         continue;
                     }
@@ -316,7 +323,7 @@ internal sealed partial class RegistryClient
             throw MultiArchException.Create(MessageId.TokenRequestFailed, RegistryException.Redact(realm), registry, "the token service is plain HTTP and the registry is not listed as insecure");
         }
 
-        if (_settings.AuthCache.CountTokenRequest(key) > 2)
+        if (_settings.AuthCache.RejectionCount(key) >= 2)
         {
             throw MultiArchException.Create(MessageId.TokenRequestFailed, RegistryException.Redact(realm), registry, "it was asked twice already for this access and did not grant it; stopping so the account is not locked");
         }
@@ -381,6 +388,7 @@ internal sealed partial class RegistryClient
                 _log.Message(LogLevel.Low, $"MultiArch: token {RegistryException.Redact(realm)} [{string.Join(' ', scopes)}] -> {(int)response.StatusCode}");
                 if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
                 {
+                    _settings.AuthCache.RecordRejection(key);
                     if (!realmAllowed && credential is not null)
                     {
                         throw MultiArchException.Create(MessageId.RealmNotAllowed, registry, RegistryException.Redact(realm));
