@@ -125,34 +125,38 @@ internal sealed class ManifestListPublisher
 
     private async Task<Resolved?> ResolveAsync(PushRequest request, SourceEntry source, CancellationToken cancellationToken)
     {
+        if (source.Known is { } known && MediaTypes.IsImageManifest(known.MediaType) && IsComplete(source.Platform) && !request.VerifyPlatforms)
+        {
+            return new Resolved(source, null, known with { Platform = source.Platform, Annotations = source.Annotations }, []);
+        }
+
+        ManifestContent manifest;
         try
         {
-            if (source.Known is { } known && MediaTypes.IsImageManifest(known.MediaType) && source.Platform is not null && !request.VerifyPlatforms)
-            {
-                return new Resolved(source, null, known with { Platform = source.Platform, Annotations = source.Annotations }, []);
-            }
-
-            var manifest = await _client.GetManifestAsync(source.Image, cancellationToken);
-            switch (manifest)
-            {
-                case ImageManifest image:
-                    var platform = await ResolvePlatformAsync(request, source, image, cancellationToken);
-                    var descriptor = image.ToDescriptor() with { Platform = platform, Annotations = source.Annotations };
-                    _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> {image.Digest} ({platform})");
-                    return new Resolved(source, image, descriptor, []);
-                case ImageIndex index:
-                    var children = await Task.WhenAll(SelectFromIndex(source, index).Select(async d =>
-                        (d, await _client.GetManifestAsync(source.Image.WithDigest(d.Digest), cancellationToken))));
-                    _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> index {index.Digest} ({children.Length} entries)");
-                    return new Resolved(source, index, index.ToDescriptor(), [.. children]);
-                default:
-                    throw MultiArchException.Create(MessageId.UnsupportedMediaType, source.Image.Original, manifest.MediaType);
-            }
+            manifest = await _client.GetManifestAsync(source.Image, cancellationToken);
         }
         catch (RegistryException ex) when (ex.IsNotFound && request.IgnoreMissing)
         {
+            // Only the source itself may be missing. A source that exists but is broken (a missing config or child)
+            // is an error like any other: skipping it would publish an index without that platform.
             _log.Warning(ex.Code, $"{ex.Message} Skipped, because ContainerManifestIgnoreMissing is set ({source.Origin}).");
             return null;
+        }
+
+        switch (manifest)
+        {
+            case ImageManifest image:
+                var platform = await ResolvePlatformAsync(request, source, image, cancellationToken);
+                var descriptor = image.ToDescriptor() with { Platform = platform, Annotations = source.Annotations };
+                _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> {image.Digest} ({platform})");
+                return new Resolved(source, image, descriptor, []);
+            case ImageIndex index:
+                var children = await Task.WhenAll(SelectFromIndex(source, index).Select(async d =>
+                    (d, await _client.GetManifestAsync(source.Image.WithDigest(d.Digest), cancellationToken))));
+                _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> index {index.Digest} ({children.Length} entries)");
+                return new Resolved(source, index, index.ToDescriptor(), [.. children]);
+            default:
+                throw MultiArchException.Create(MessageId.UnsupportedMediaType, source.Image.Original, manifest.MediaType);
         }
     }
 
@@ -164,11 +168,11 @@ internal sealed class ManifestListPublisher
             return index.Manifests;
         }
 
-        var images = index.Manifests.Where(d => !d.IsAttestation && d.Platform is not null && source.Platform.IsSatisfiedBy(d.Platform)).ToList();
+        var images = index.Manifests.Where(d => !d.IsAttestation && d.Platform is not null && Contradiction(source.Platform, d.Platform) is null && d.Platform.Os.Length > 0).ToList();
         if (images.Count == 0)
         {
             var available = string.Join(", ", index.Manifests.Where(d => !d.IsAttestation).Select(d => d.Platform?.ToString() ?? "?"));
-            throw MultiArchException.Create(MessageId.SourceNotUsable, source.Image.Original, $"it is an index with no {source.Platform} entry (it has {available}); {source.Origin}");
+            throw MultiArchException.Create(MessageId.SourceNotUsable, source.Image.Original, $"it is an index with no {Describe(source.Platform)} entry (it has {available}); {source.Origin}");
         }
 
         var digests = images.Select(d => d.Digest.ToString()).ToHashSet(StringComparer.Ordinal);
@@ -177,36 +181,97 @@ internal sealed class ManifestListPublisher
 
     private async Task<Platform> ResolvePlatformAsync(PushRequest request, SourceEntry source, ImageManifest image, CancellationToken cancellationToken)
     {
-        if (source.Platform is { } given && !request.VerifyPlatforms)
+        var input = source.Platform;
+        if (IsComplete(input) && !request.VerifyPlatforms)
         {
-            return given;
+            return input!;
         }
 
+        // A partial input (only a variant or os.version) always needs the config for os and architecture.
         var configBytes = await _client.GetBlobAsync(source.Image, image.Config, cancellationToken);
         var config = ImageConfig.Parse(configBytes, $"{source.Image.Name}@{image.Config.Digest}").Platform;
         if (string.IsNullOrEmpty(config.Os) || string.IsNullOrEmpty(config.Architecture))
         {
-            return source.Platform ?? throw MultiArchException.Create(MessageId.UnknownPlatformInConfig, source.Image.Original, config.Os, config.Architecture);
+            return IsComplete(input) ? input! : throw MultiArchException.Create(MessageId.UnknownPlatformInConfig, source.Image.Original, config.Os, config.Architecture);
         }
 
-        if (source.Platform is null)
+        if (input is null)
         {
             return config;
         }
 
-        var input = source.Platform;
-        if (!input.IsSatisfiedBy(config) && !(input.Variant is not null && config.Variant is null && input.Os == config.Os && input.Architecture == config.Architecture))
+        if (Contradiction(input, config) is not null)
         {
-            throw MultiArchException.Create(MessageId.PlatformMismatch, $"{source.Image.Original} ({source.Origin})", input.ToDisplayString(), config.ToDisplayString());
+            throw MultiArchException.Create(MessageId.PlatformMismatch, $"{source.Image.Original} ({source.Origin})", Describe(input), config.ToDisplayString());
         }
 
-        // The input wins for what it says; the config fills in what it leaves out (variant, os.version, os.features).
+        // The input wins for what it says; the config fills in what it leaves out (os and architecture of a partial
+        // platform, variant, os.version, os.features).
         return input with
         {
+            Os = input.Os.Length == 0 ? config.Os : input.Os,
+            Architecture = input.Architecture.Length == 0 ? config.Architecture : input.Architecture,
             Variant = input.Variant ?? config.Variant,
             OsVersion = input.OsVersion ?? config.OsVersion,
             OsFeatures = input.OsFeatures.IsDefaultOrEmpty ? config.OsFeatures : input.OsFeatures,
         };
+    }
+
+    /// <summary>An input platform names both os and architecture (not only a variant or os.version).</summary>
+    private static bool IsComplete(Platform? platform) => platform is { Os.Length: > 0, Architecture.Length: > 0 };
+
+    /// <summary>
+    /// The first field where <paramref name="input"/> says something <paramref name="actual"/> (an image config, an index
+    /// entry) contradicts, or null. A field either side leaves out never contradicts: a config without os.version or
+    /// variant takes the input's.
+    /// </summary>
+    private static string? Contradiction(Platform input, Platform actual)
+    {
+        if (input.Os.Length > 0 && input.Os != actual.Os)
+        {
+            return "os";
+        }
+
+        if (input.Architecture.Length > 0 && input.Architecture != actual.Architecture)
+        {
+            return "architecture";
+        }
+
+        // Compare variants on the actual architecture, so that arm64 and arm64/v8 are the same platform.
+        if (input.Variant is not null && actual.Variant is not null &&
+            (input with { Architecture = actual.Architecture }).NormalizedVariant != actual.NormalizedVariant)
+        {
+            return "variant";
+        }
+
+        return input.OsVersion is not null && actual.OsVersion is not null && input.OsVersion != actual.OsVersion ? "os.version" : null;
+    }
+
+    /// <summary>A platform for messages; a partial one lists only what it gives.</summary>
+    private static string Describe(Platform platform)
+    {
+        if (IsComplete(platform))
+        {
+            return platform.ToDisplayString();
+        }
+
+        var parts = new List<string>();
+        if (platform.Variant is not null)
+        {
+            parts.Add("variant " + platform.Variant);
+        }
+
+        if (platform.OsVersion is not null)
+        {
+            parts.Add("os.version " + platform.OsVersion);
+        }
+
+        if (!platform.OsFeatures.IsDefaultOrEmpty)
+        {
+            parts.Add("os.features " + string.Join(",", platform.OsFeatures));
+        }
+
+        return string.Join(", ", parts);
     }
 
     /// <summary>Image entries first (in input order), then attestations, which keep pointing at their subjects.</summary>
