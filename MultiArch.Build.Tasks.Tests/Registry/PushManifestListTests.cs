@@ -254,6 +254,39 @@ public sealed class PushManifestListTests
     }
 
     [TestMethod]
+    [DataRow(false, DisplayName = "mounted")]
+    [DataRow(true, DisplayName = "streamed, the mount refused")]
+    public async Task ALayerSharedByTwoEntries_IsBroughtIntoTheTargetOnce(bool refuseMounts)
+    {
+        var (server, proxy) = await StartAsync(RegistryMode.Open);
+        var target = TestNames.Repository("push-shared");
+        var amd64 = TestImages.Image(TestImages.LinuxAmd64, "shared", sharedLayers: ["the same app layer on every platform"]);
+        var arm64 = TestImages.Image(TestImages.LinuxArm64, "shared", sharedLayers: ["the same app layer on every platform"]);
+        var shared = amd64.Layers[1].Digest;
+        Assert.AreEqual(shared, arm64.Layers[1].Digest);
+        var sources = new[] { TestNames.Repository("push-shared-amd64"), TestNames.Repository("push-shared-arm64") };
+        await PushTestKit.SeedAsync(server, Cancel, (sources[0], "1", amd64), (sources[1], "1", arm64));
+        if (refuseMounts)
+        {
+            proxy.When(r => r.IsMount, FaultAction.RefuseMount);
+        }
+
+        var spec = $"""
+            image: {proxy.Reference(target, "1.0")}
+            manifests:
+              - image: {proxy.Reference(sources[0], "1")}
+              - image: {proxy.Reference(sources[1], "1")}
+            """;
+
+        var result = await PushTestKit.PushAsync(TestClients.Environment(proxy), PushTestKit.FromSpec(spec), new RecordingLog(), Cancel);
+
+        Assert.HasCount(1, proxy.ExchangesFor(r => r.IsMount && r.QueryValue("mount") == shared.ToString()), proxy.Transcript());
+        Assert.HasCount(refuseMounts ? 1 : 0, proxy.ExchangesFor(r => r.Method == "PUT" && r.IsUpload && r.QueryValue("digest") == shared.ToString()), proxy.Transcript());
+        CollectionAssert.AreEqual(amd64.Layers[1].Bytes, await RegistryContent.GetBlobAsync(server, target, shared, Cancel));
+        Assert.AreEqual(result.Index.Digest.ToString(), await RegistryContent.ResolveAsync(server, target, "1.0", Cancel));
+    }
+
+    [TestMethod]
     public async Task AnotherRegistry_CopiesBlobsAndManifests_VerifiedByDigest()
     {
         var origin = await TestRegistries.Open;

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using MultiArch.Build.Tasks.Oci;
 using MultiArch.Build.Tasks.Registry;
@@ -45,8 +46,10 @@ internal sealed class ManifestListPublisher
             return new PushResult(index, request.Target, [], DryRun: true);
         }
 
-        // Every child must be in the target repository, verified by digest, before any tag moves.
-        await Task.WhenAll(entries.Select(e => EnsureChildAsync(request.Target, e, cancellationToken)));
+        // Every child must be in the target repository, verified by digest, before any tag moves. A blob several
+        // children share (a common base or app layer) is brought in once: two uploads of one blob race in a registry.
+        var blobs = new ConcurrentDictionary<Digest, Lazy<Task>>();
+        await Task.WhenAll(entries.Select(e => EnsureChildAsync(request.Target, e, blobs, cancellationToken)));
 
         var tags = request.AllTags.ToList();
         var pushed = new List<ImageReference>();
@@ -339,7 +342,7 @@ internal sealed class ManifestListPublisher
 
     // ---------------------------------------------------------------- bringing children into the target repository
 
-    private async Task EnsureChildAsync(ImageReference target, Entry entry, CancellationToken cancellationToken)
+    private async Task EnsureChildAsync(ImageReference target, Entry entry, ConcurrentDictionary<Digest, Lazy<Task>> transfers, CancellationToken cancellationToken)
     {
         var digest = entry.Descriptor.Digest;
         var sameRepository = entry.Source.Registry == target.Registry && entry.Source.Repository == target.Repository;
@@ -368,7 +371,7 @@ internal sealed class ManifestListPublisher
         var blobs = new[] { image.Config }.Concat(image.Layers).Where(b => !MediaTypes.IsNonDistributable(b.MediaType))
             .DistinctBy(b => b.Digest).ToList();
         var sameRegistry = entry.Source.Registry == target.Registry;
-        await Task.WhenAll(blobs.Select(async blob =>
+        await Task.WhenAll(blobs.Select(blob => transfers.GetOrAdd(blob.Digest, _ => new Lazy<Task>(async () =>
         {
             if (await _client.BlobExistsAsync(target, blob.Digest, cancellationToken))
             {
@@ -381,7 +384,7 @@ internal sealed class ManifestListPublisher
             }
 
             await _client.CopyBlobAsync(entry.Source, target, blob, cancellationToken);
-        }));
+        })).Value));
 
         await _client.PutManifestAsync(inTarget, manifest, cancellationToken);
         _log.Message(LogLevel.Normal, $"Copied {entry.Source.Original} ({digest}) into {target.Name}{(sameRegistry ? string.Empty : " from another registry")}");
