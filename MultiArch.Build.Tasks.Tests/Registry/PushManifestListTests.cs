@@ -287,6 +287,36 @@ public sealed class PushManifestListTests
     }
 
     [TestMethod]
+    [DataRow(false, DisplayName = "reset before the registry saw the upload")]
+    [DataRow(true, DisplayName = "reset after the registry stored the blob")]
+    public async Task StreamedUploadCutByAReset_IsCopiedAgain_OrFoundStored(bool afterForwarding)
+    {
+        // The upload body is a one-shot stream the HTTP layer cannot replay: the copy as a whole is retried.
+        var (server, proxy) = await StartAsync(RegistryMode.Open);
+        var source = TestNames.Repository("push-reset-src");
+        var target = TestNames.Repository("push-reset");
+        var image = TestImages.Image(TestImages.LinuxAmd64, "reset-upload");
+        var layer = image.Layers[0].Digest;
+        await PushTestKit.SeedAsync(server, Cancel, (source, "1", image));
+        proxy.When(r => r.IsMount, FaultAction.RefuseMount);
+        proxy.When(r => r.Method == "PUT" && r.IsUpload && r.QueryValue("digest") == layer.ToString(), afterForwarding ? FaultAction.ResetAfterForwarding : FaultAction.Reset, times: 1);
+        var spec = $"""
+            image: {proxy.Reference(target, "1.0")}
+            manifests:
+              - image: {proxy.Reference(source, "1")}
+            """;
+
+        var result = await PushTestKit.PushAsync(TestClients.Environment(proxy), PushTestKit.FromSpec(spec), new RecordingLog(), Cancel);
+
+        var puts = proxy.ExchangesFor(r => r.Method == "PUT" && r.IsUpload && r.QueryValue("digest") == layer.ToString());
+        Assert.AreEqual(0, puts[0].Status, "the first upload was cut");
+        Assert.HasCount(afterForwarding ? 1 : 2, puts, proxy.Transcript());
+        Assert.AreEqual(afterForwarding ? 0 : 201, puts[^1].Status);
+        CollectionAssert.AreEqual(image.Layers[0].Bytes, await RegistryContent.GetBlobAsync(server, target, layer, Cancel));
+        Assert.AreEqual(result.Index.Digest.ToString(), await RegistryContent.ResolveAsync(server, target, "1.0", Cancel));
+    }
+
+    [TestMethod]
     public async Task AnotherRegistry_CopiesBlobsAndManifests_VerifiedByDigest()
     {
         var origin = await TestRegistries.Open;

@@ -342,6 +342,37 @@ internal sealed class ManifestListPublisher
 
     // ---------------------------------------------------------------- bringing children into the target repository
 
+    /// <summary>How many times a streamed blob copy is tried as a whole (a fresh download and upload session each time).</summary>
+    private const int CopyAttempts = 3;
+
+    /// <summary>
+    /// Streams a blob into the target. The upload's body is a one-shot stream, so the HTTP layer cannot replay it: a
+    /// transient failure (a reset, a timeout, a 5xx) retries the whole copy, unless the registry stored the blob anyway.
+    /// </summary>
+    private async Task CopyBlobAsync(ImageReference source, ImageReference target, Descriptor blob, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await _client.CopyBlobAsync(source, target, blob, cancellationToken);
+                return;
+            }
+            catch (MultiArchException ex) when (attempt < CopyAttempts && IsTransient(ex) && !cancellationToken.IsCancellationRequested)
+            {
+                _log.Message(LogLevel.Low, $"MultiArch: copying {blob.Digest} into '{target.Repository}' failed ({ex.Code}: {ex.Message}); copy attempt {attempt + 1} of {CopyAttempts}.");
+                if (await _client.BlobExistsAsync(target, blob.Digest, cancellationToken))
+                {
+                    return; // the registry stored it before the connection failed
+                }
+            }
+        }
+    }
+
+    private static bool IsTransient(MultiArchException ex) =>
+        ex.Code is "MULTIARCH1001" or "MULTIARCH1008" or "MULTIARCH1015" ||
+        ex is RegistryException { StatusCode: { } status } && ((int)status >= 500 || status is System.Net.HttpStatusCode.RequestTimeout or System.Net.HttpStatusCode.TooManyRequests);
+
     private async Task EnsureChildAsync(ImageReference target, Entry entry, ConcurrentDictionary<Digest, Lazy<Task>> transfers, CancellationToken cancellationToken)
     {
         var digest = entry.Descriptor.Digest;
@@ -383,7 +414,7 @@ internal sealed class ManifestListPublisher
                 return;
             }
 
-            await _client.CopyBlobAsync(entry.Source, target, blob, cancellationToken);
+            await CopyBlobAsync(entry.Source, target, blob, cancellationToken);
         })).Value));
 
         await _client.PutManifestAsync(inTarget, manifest, cancellationToken);
