@@ -45,6 +45,7 @@ internal static class Approvals
             return;
         }
 
+        Directory.CreateDirectory(Path.GetDirectoryName(receivedPath)!);
         File.WriteAllText(receivedPath, actual, _utf8);
         var message = new StringBuilder();
         message.Append("The output differs from the golden file ").Append(goldenRelativePath).Append('.').Append('\n');

@@ -30,6 +30,25 @@ internal static class TestClients
         return environment;
     }
 
+    /// <summary>
+    /// The environment for talking to a registry through <paramref name="proxy"/>: the registry's own (credentials
+    /// included) with the proxy's plain-HTTP address, and the registry's, listed as insecure.
+    /// </summary>
+    public static Dictionary<string, string?> Environment(FaultProxy proxy, bool withCredentials = true)
+    {
+        var server = proxy.Registry ?? throw new ArgumentException("The proxy was not started for a RegistryServer.", nameof(proxy));
+        var environment = Environment(server, withCredentials);
+        environment["DOTNET_CONTAINER_INSECURE_REGISTRIES"] = string.Join(';', new[] { proxy.Host, server.IsTls ? null : server.Host }.OfType<string>());
+        return environment;
+    }
+
+    /// <summary>The insecure-registry list naming every one of <paramref name="hosts"/> (for pushes across registries).</summary>
+    public static void AddInsecure(Dictionary<string, string?> environment, params string[] hosts)
+    {
+        var current = environment.TryGetValue("DOTNET_CONTAINER_INSECURE_REGISTRIES", out var value) && !string.IsNullOrEmpty(value) ? value.Split(';') : [];
+        environment["DOTNET_CONTAINER_INSECURE_REGISTRIES"] = string.Join(';', current.Concat(hosts).Distinct(StringComparer.OrdinalIgnoreCase));
+    }
+
     public static Func<string, string?> Lookup(IReadOnlyDictionary<string, string?> environment) =>
         name => environment.TryGetValue(name, out var value) ? value : null;
 

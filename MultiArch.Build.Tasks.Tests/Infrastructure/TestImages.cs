@@ -76,15 +76,21 @@ internal static class TestImages
     /// An image for <paramref name="platform"/> with one layer whose file content depends on the platform and
     /// <paramref name="seed"/>. Different seeds give different layers, configs and digests.
     /// </summary>
-    public static TestImage Image(Platform platform, string seed = "default", ImageFormat format = ImageFormat.Oci, IReadOnlyDictionary<string, string>? labels = null)
+    /// <remarks>
+    /// Each of <paramref name="sharedLayers"/> adds a layer holding one file, <c>shared</c>, with that text: the same bytes
+    /// whatever the platform or seed, so images made with the same text share that blob (as real images share a base or
+    /// an app layer).
+    /// </remarks>
+    public static TestImage Image(Platform platform, string seed = "default", ImageFormat format = ImageFormat.Oci, IReadOnlyDictionary<string, string>? labels = null, IReadOnlyList<string>? sharedLayers = null)
     {
-        var tar = LayerTar(platform, seed);
-        var layer = Blob(Gzip(tar), format == ImageFormat.Docker ? MediaTypes.DockerLayer : MediaTypes.OciLayer);
-        var config = ConfigJson(platform, [Digest.FromContent(tar)], labels);
+        var layerType = format == ImageFormat.Docker ? MediaTypes.DockerLayer : MediaTypes.OciLayer;
+        var tars = new[] { LayerTar(platform, seed) }.Concat((sharedLayers ?? []).Select(text => Tar("shared", Encoding.UTF8.GetBytes(text)))).ToList();
+        List<TestBlob> layers = [.. tars.Select(tar => Blob(Gzip(tar), layerType))];
+        var config = ConfigJson(platform, [.. tars.Select(tar => Digest.FromContent(tar))], labels);
         var configMediaType = format == ImageFormat.Docker ? MediaTypes.DockerConfig : MediaTypes.OciConfig;
         var manifestMediaType = format == ImageFormat.Docker ? MediaTypes.DockerManifest : MediaTypes.OciManifest;
-        var manifest = ManifestJson(manifestMediaType, new TestBlob(config, Digest.FromContent(config), configMediaType), [layer], layerAnnotations: null);
-        return new TestImage(manifest, manifestMediaType, Digest.FromContent(manifest), config, Digest.FromContent(config), [layer], platform);
+        var manifest = ManifestJson(manifestMediaType, new TestBlob(config, Digest.FromContent(config), configMediaType), layers, layerAnnotations: null);
+        return new TestImage(manifest, manifestMediaType, Digest.FromContent(manifest), config, Digest.FromContent(config), layers, platform);
     }
 
     /// <summary>An index over one image per platform (all made with <paramref name="seed"/>), optionally with an attestation manifest.</summary>

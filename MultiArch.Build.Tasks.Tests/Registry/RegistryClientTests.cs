@@ -129,6 +129,25 @@ public sealed class RegistryClientTests
     }
 
     [TestMethod]
+    public async Task TokenMode_ConcurrentFirstRequestsShareOneToken_AndNeverTripTheLockoutGuard()
+    {
+        // Regression: each concurrent first request got the 401 challenge and dropped the token a sibling had just
+        // fetched; the lockout guard counted every fetch (granted ones too) and failed the third with MULTIARCH1009.
+        var server = await TestRegistries.Token;
+        var repository = TestNames.Repository("client-concurrent-tokens");
+        var image = TestImages.Image(TestImages.LinuxAmd64, "concurrent");
+        await SkopeoPusher.PushAsync(server, repository, "1", image, TestContext.CancellationToken);
+        var before = server.TokenServer!.CountRequests($"repository:{repository}:pull");
+        using var client = TestClients.Client(server);
+        var reference = ImageReference.Parse(server.Reference(repository, "1"));
+
+        var heads = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => client.HeadManifestAsync(reference, TestContext.CancellationToken)));
+
+        Assert.IsTrue(heads.All(h => h?.Digest == image.Digest));
+        Assert.AreEqual(1, server.TokenServer.CountRequests($"repository:{repository}:pull") - before, "one token for one scope set");
+    }
+
+    [TestMethod]
     public async Task UntrustedCertificateIsACodedError()
     {
         var server = await TestRegistries.Tls;

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using MultiArch.Build.Tasks.Oci;
 using MultiArch.Build.Tasks.Registry;
@@ -46,8 +47,10 @@ internal sealed class ManifestListPublisher
             return new PushResult(index, request.Target, [], DryRun: true);
         }
 
-        // Every child must be in the target repository, verified by digest, before any tag moves.
-        await Task.WhenAll(entries.Select(e => EnsureChildAsync(request.Target, e, cancellationToken)));
+        // Every child must be in the target repository, verified by digest, before any tag moves. A blob several
+        // children share (a common base or app layer) is brought in once: two uploads of one blob race in a registry.
+        var blobs = new ConcurrentDictionary<Digest, Lazy<Task>>();
+        await Task.WhenAll(entries.Select(e => EnsureChildAsync(request.Target, e, blobs, cancellationToken)));
 
         var tags = request.AllTags.ToList();
         var pushed = new List<ImageReference>();
@@ -126,37 +129,41 @@ internal sealed class ManifestListPublisher
 
     private async Task<Resolved?> ResolveAsync(PushRequest request, SourceEntry source, CancellationToken cancellationToken)
     {
+        if (source.Known is { } known && MediaTypes.IsImageManifest(known.MediaType) && IsComplete(source.Platform) &&
+            (source.KnownConfigPlatform is not null || !request.VerifyPlatforms))
+        {
+            // Everything is known from the publish outputs (manifest and config): no request at all.
+            var knownPlatform = source.KnownConfigPlatform is { } stated ? CompletePlatform(source, stated) : source.Platform!;
+            return new Resolved(source, null, known with { Platform = knownPlatform, Annotations = source.Annotations }, []);
+        }
+
+        ManifestContent manifest;
         try
         {
-            if (source.Known is { } known && MediaTypes.IsImageManifest(known.MediaType) && source.Platform is not null &&
-                (source.KnownConfigPlatform is not null || !request.VerifyPlatforms))
-            {
-                // Everything is known from the publish outputs: no request at all.
-                var knownPlatform = source.KnownConfigPlatform is { } stated ? CheckPlatform(source, stated) : source.Platform;
-                return new Resolved(source, null, known with { Platform = knownPlatform, Annotations = source.Annotations }, []);
-            }
-
-            var manifest = await _client.GetManifestAsync(source.Image, cancellationToken);
-            switch (manifest)
-            {
-                case ImageManifest image:
-                    var platform = await ResolvePlatformAsync(request, source, image, cancellationToken);
-                    var descriptor = image.ToDescriptor() with { Platform = platform, Annotations = source.Annotations };
-                    _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> {image.Digest} ({platform})");
-                    return new Resolved(source, image, descriptor, []);
-                case ImageIndex index:
-                    var children = await Task.WhenAll(SelectFromIndex(source, index).Select(async d =>
-                        (d, await _client.GetManifestAsync(source.Image.WithDigest(d.Digest), cancellationToken))));
-                    _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> index {index.Digest} ({children.Length} entries)");
-                    return new Resolved(source, index, index.ToDescriptor(), [.. children]);
-                default:
-                    throw MultiArchException.Create(MessageId.UnsupportedMediaType, source.Image.Original, manifest.MediaType);
-            }
+            manifest = await _client.GetManifestAsync(source.Image, cancellationToken);
         }
         catch (RegistryException ex) when (ex.IsNotFound && request.IgnoreMissing)
         {
+            // Only the source itself may be missing. A source that exists but is broken (a missing config or child)
+            // is an error like any other: skipping it would publish an index without that platform.
             _log.Warning(ex.Code, $"{ex.Message} Skipped, because ContainerManifestIgnoreMissing is set ({source.Origin}).");
             return null;
+        }
+
+        switch (manifest)
+        {
+            case ImageManifest image:
+                var platform = await ResolvePlatformAsync(request, source, image, cancellationToken);
+                var descriptor = image.ToDescriptor() with { Platform = platform, Annotations = source.Annotations };
+                _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> {image.Digest} ({platform})");
+                return new Resolved(source, image, descriptor, []);
+            case ImageIndex index:
+                var children = await Task.WhenAll(SelectFromIndex(source, index).Select(async d =>
+                    (d, await _client.GetManifestAsync(source.Image.WithDigest(d.Digest), cancellationToken))));
+                _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> index {index.Digest} ({children.Length} entries)");
+                return new Resolved(source, index, index.ToDescriptor(), [.. children]);
+            default:
+                throw MultiArchException.Create(MessageId.UnsupportedMediaType, source.Image.Original, manifest.MediaType);
         }
     }
 
@@ -168,11 +175,11 @@ internal sealed class ManifestListPublisher
             return index.Manifests;
         }
 
-        var images = index.Manifests.Where(d => !d.IsAttestation && d.Platform is not null && source.Platform.IsSatisfiedBy(d.Platform)).ToList();
+        var images = index.Manifests.Where(d => !d.IsAttestation && d.Platform is not null && Contradiction(source.Platform, d.Platform) is null && d.Platform.Os.Length > 0).ToList();
         if (images.Count == 0)
         {
             var available = string.Join(", ", index.Manifests.Where(d => !d.IsAttestation).Select(d => d.Platform?.ToString() ?? "?"));
-            throw MultiArchException.Create(MessageId.SourceNotUsable, source.Image.Original, $"it is an index with no {source.Platform} entry (it has {available}); {source.Origin}");
+            throw MultiArchException.Create(MessageId.SourceNotUsable, source.Image.Original, $"it is an index with no {Describe(source.Platform)} entry (it has {available}); {source.Origin}");
         }
 
         var digests = images.Select(d => d.Digest.ToString()).ToHashSet(StringComparer.Ordinal);
@@ -181,37 +188,99 @@ internal sealed class ManifestListPublisher
 
     private async Task<Platform> ResolvePlatformAsync(PushRequest request, SourceEntry source, ImageManifest image, CancellationToken cancellationToken)
     {
-        if (source.Platform is { } given && !request.VerifyPlatforms)
+        var input = source.Platform;
+        if (IsComplete(input) && !request.VerifyPlatforms)
         {
-            return given;
+            return input!;
         }
 
+        // A partial input (only a variant or os.version) always needs the config for os and architecture.
         var configBytes = await _client.GetBlobAsync(source.Image, image.Config, cancellationToken);
         var config = ImageConfig.Parse(configBytes, $"{source.Image.Name}@{image.Config.Digest}").Platform;
         if (string.IsNullOrEmpty(config.Os) || string.IsNullOrEmpty(config.Architecture))
         {
-            return source.Platform ?? throw MultiArchException.Create(MessageId.UnknownPlatformInConfig, source.Image.Original, config.Os, config.Architecture);
+            return IsComplete(input) ? input! : throw MultiArchException.Create(MessageId.UnknownPlatformInConfig, source.Image.Original, config.Os, config.Architecture);
         }
 
-        return source.Platform is null ? config : CheckPlatform(source, config);
+        return input is null ? config : CompletePlatform(source, config);
     }
 
-    /// <summary>The input platform, checked against the config's and completed by it; a contradiction is an error.</summary>
-    private static Platform CheckPlatform(SourceEntry source, Platform config)
+    /// <summary>The input platform checked against the config's (a contradiction is an error) and completed by it.</summary>
+    private static Platform CompletePlatform(SourceEntry source, Platform config)
     {
         var input = source.Platform!;
-        if (!input.IsSatisfiedBy(config) && !(input.Variant is not null && config.Variant is null && input.Os == config.Os && input.Architecture == config.Architecture))
+        if (Contradiction(input, config) is not null)
         {
-            throw MultiArchException.Create(MessageId.PlatformMismatch, $"{source.Image.Original} ({source.Origin})", input.ToDisplayString(), config.ToDisplayString());
+            throw MultiArchException.Create(MessageId.PlatformMismatch, $"{source.Image.Original} ({source.Origin})", Describe(input), config.ToDisplayString());
         }
 
-        // The input wins for what it says; the config fills in what it leaves out (variant, os.version, os.features).
+        // The input wins for what it says; the config fills in what it leaves out (os and architecture of a partial
+        // platform, variant, os.version, os.features).
         return input with
         {
+            Os = input.Os.Length == 0 ? config.Os : input.Os,
+            Architecture = input.Architecture.Length == 0 ? config.Architecture : input.Architecture,
             Variant = input.Variant ?? config.Variant,
             OsVersion = input.OsVersion ?? config.OsVersion,
             OsFeatures = input.OsFeatures.IsDefaultOrEmpty ? config.OsFeatures : input.OsFeatures,
         };
+    }
+
+    /// <summary>An input platform names both os and architecture (not only a variant or os.version).</summary>
+    private static bool IsComplete(Platform? platform) => platform is { Os.Length: > 0, Architecture.Length: > 0 };
+
+    /// <summary>
+    /// The first field where <paramref name="input"/> says something <paramref name="actual"/> (an image config, an index
+    /// entry) contradicts, or null. A field either side leaves out never contradicts: a config without os.version or
+    /// variant takes the input's.
+    /// </summary>
+    private static string? Contradiction(Platform input, Platform actual)
+    {
+        if (input.Os.Length > 0 && input.Os != actual.Os)
+        {
+            return "os";
+        }
+
+        if (input.Architecture.Length > 0 && input.Architecture != actual.Architecture)
+        {
+            return "architecture";
+        }
+
+        // Compare variants on the actual architecture, so that arm64 and arm64/v8 are the same platform.
+        if (input.Variant is not null && actual.Variant is not null &&
+            (input with { Architecture = actual.Architecture }).NormalizedVariant != actual.NormalizedVariant)
+        {
+            return "variant";
+        }
+
+        return input.OsVersion is not null && actual.OsVersion is not null && input.OsVersion != actual.OsVersion ? "os.version" : null;
+    }
+
+    /// <summary>A platform for messages; a partial one lists only what it gives.</summary>
+    private static string Describe(Platform platform)
+    {
+        if (IsComplete(platform))
+        {
+            return platform.ToDisplayString();
+        }
+
+        var parts = new List<string>();
+        if (platform.Variant is not null)
+        {
+            parts.Add("variant " + platform.Variant);
+        }
+
+        if (platform.OsVersion is not null)
+        {
+            parts.Add("os.version " + platform.OsVersion);
+        }
+
+        if (!platform.OsFeatures.IsDefaultOrEmpty)
+        {
+            parts.Add("os.features " + string.Join(",", platform.OsFeatures));
+        }
+
+        return string.Join(", ", parts);
     }
 
     /// <summary>Image entries first (in input order), then attestations, which keep pointing at their subjects.</summary>
@@ -279,7 +348,38 @@ internal sealed class ManifestListPublisher
 
     // ---------------------------------------------------------------- bringing children into the target repository
 
-    private async Task EnsureChildAsync(ImageReference target, Entry entry, CancellationToken cancellationToken)
+    /// <summary>How many times a streamed blob copy is tried as a whole (a fresh download and upload session each time).</summary>
+    private const int CopyAttempts = 3;
+
+    /// <summary>
+    /// Streams a blob into the target. The upload's body is a one-shot stream, so the HTTP layer cannot replay it: a
+    /// transient failure (a reset, a timeout, a 5xx) retries the whole copy, unless the registry stored the blob anyway.
+    /// </summary>
+    private async Task CopyBlobAsync(ImageReference source, ImageReference target, Descriptor blob, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await _client.CopyBlobAsync(source, target, blob, cancellationToken);
+                return;
+            }
+            catch (MultiArchException ex) when (attempt < CopyAttempts && IsTransient(ex) && !cancellationToken.IsCancellationRequested)
+            {
+                _log.Message(LogLevel.Low, $"MultiArch: copying {blob.Digest} into '{target.Repository}' failed ({ex.Code}: {ex.Message}); copy attempt {attempt + 1} of {CopyAttempts}.");
+                if (await _client.BlobExistsAsync(target, blob.Digest, cancellationToken))
+                {
+                    return; // the registry stored it before the connection failed
+                }
+            }
+        }
+    }
+
+    private static bool IsTransient(MultiArchException ex) =>
+        ex.Code is "MULTIARCH1001" or "MULTIARCH1008" or "MULTIARCH1015" ||
+        ex is RegistryException { StatusCode: { } status } && ((int)status >= 500 || status is System.Net.HttpStatusCode.RequestTimeout or System.Net.HttpStatusCode.TooManyRequests);
+
+    private async Task EnsureChildAsync(ImageReference target, Entry entry, ConcurrentDictionary<Digest, Lazy<Task>> transfers, CancellationToken cancellationToken)
     {
         var digest = entry.Descriptor.Digest;
         var sameRepository = entry.Source.Registry == target.Registry && entry.Source.Repository == target.Repository;
@@ -308,7 +408,7 @@ internal sealed class ManifestListPublisher
         var blobs = new[] { image.Config }.Concat(image.Layers).Where(b => !MediaTypes.IsNonDistributable(b.MediaType))
             .DistinctBy(b => b.Digest).ToList();
         var sameRegistry = entry.Source.Registry == target.Registry;
-        await Task.WhenAll(blobs.Select(async blob =>
+        await Task.WhenAll(blobs.Select(blob => transfers.GetOrAdd(blob.Digest, _ => new Lazy<Task>(async () =>
         {
             if (await _client.BlobExistsAsync(target, blob.Digest, cancellationToken))
             {
@@ -320,8 +420,8 @@ internal sealed class ManifestListPublisher
                 return;
             }
 
-            await _client.CopyBlobAsync(entry.Source, target, blob, cancellationToken);
-        }));
+            await CopyBlobAsync(entry.Source, target, blob, cancellationToken);
+        })).Value));
 
         await _client.PutManifestAsync(inTarget, manifest, cancellationToken);
         _log.Message(LogLevel.Normal, $"Copied {entry.Source.Original} ({digest}) into {target.Name}{(sameRegistry ? string.Empty : " from another registry")}");

@@ -79,8 +79,13 @@ internal static class PushRequestBuilder
     public static string[] SplitList(string? value) =>
         (value ?? string.Empty).Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
+    /// <summary>
+    /// The spec's platform. Without os and architecture (the reader allows neither or both) it is partial: its variant,
+    /// os.version or features still count, and the publisher takes os and architecture from the image config.
+    /// </summary>
     private static Platform? ToPlatform(PlatformSpec? spec) =>
-        spec is null || (spec.Os is null && spec.Architecture is null)
+        spec is null || (spec.Os is null && spec.Architecture is null && spec.Variant is null && spec.OsVersion is null &&
+            spec.OsFeatures.IsDefaultOrEmpty && spec.Features.IsDefaultOrEmpty)
             ? null
             : new Platform(spec.Os ?? string.Empty, spec.Architecture ?? string.Empty, spec.Variant, spec.OsVersion, spec.OsFeatures, spec.Features);
 

@@ -12,7 +12,7 @@ internal sealed class AuthCache
     private readonly ConcurrentDictionary<string, AuthChallenge> _challenges = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, Lazy<Task<CachedToken>>> _tokens = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _schemes = new(StringComparer.OrdinalIgnoreCase);
-    private readonly ConcurrentDictionary<string, int> _tokenRequests = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _rejections = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _notices = new(StringComparer.Ordinal);
 
     public AuthChallenge? GetChallenge(string registry) => _challenges.TryGetValue(registry, out var challenge) ? challenge : null;
@@ -49,12 +49,30 @@ internal sealed class AuthCache
         }
     }
 
-    public void InvalidateToken(string key) => _tokens.TryRemove(key, out _);
+    /// <summary>
+    /// The registry refused <paramref name="value"/>, a token for <paramref name="key"/>: forget it, unless another request
+    /// already replaced it, and count one rejection. Many requests that fail with the same token count once.
+    /// </summary>
+    public bool RejectToken(string key, string value)
+    {
+        if (_tokens.TryGetValue(key, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully &&
+            lazy.Value.Result.Value == value && _tokens.TryRemove(new KeyValuePair<string, Lazy<Task<CachedToken>>>(key, lazy)))
+        {
+            RecordRejection(key);
+            return true;
+        }
 
-    /// <summary>Counts token requests per scope set; the client stops before hammering a token service with bad credentials.</summary>
-    public int CountTokenRequest(string key) => _tokenRequests.AddOrUpdate(key, 1, (_, n) => n + 1);
+        return false;
+    }
 
-    public int TokenRequestCount(string key) => _tokenRequests.TryGetValue(key, out var n) ? n : 0;
+    /// <summary>Counts one refusal for a scope set: the token service refused the credentials, or the registry refused its token.</summary>
+    public void RecordRejection(string key) => _rejections.AddOrUpdate(key, 1, (_, n) => n + 1);
+
+    /// <summary>
+    /// How often this scope set was refused so far. The client stops asking after two refusals, so bad credentials never
+    /// hammer a token service (and lock the account); granted tokens, however many requests share them, never count.
+    /// </summary>
+    public int RejectionCount(string key) => _rejections.TryGetValue(key, out var n) ? n : 0;
 
     /// <summary>True only the first time <paramref name="notice"/> is asked about: for notes printed once per build, not once per task.</summary>
     public bool FirstTime(string notice) => _notices.TryAdd(notice, 0);

@@ -79,9 +79,16 @@ internal sealed partial class RegistryClient
                     _settings.AuthCache.SetChallenge(request.Registry, challenge);
                     if (challenge.IsBearer)
                     {
-                        // A first challenge, an expired token or too narrow a scope: one fresh token, then give up.
+                        // A first challenge (nothing was sent: the token is fetched once, however many requests wait
+                        // for it), too narrow a scope (a token for the wider set), or a token the registry no longer
+                        // takes (expired, revoked): exactly that token is dropped, once. Then one more try.
+                        var sentKey = TokenKey(request.Registry, scopes);
                         scopes.UnionWith(challenge.Scopes);
-                        _settings.AuthCache.InvalidateToken(TokenKey(request.Registry, scopes));
+                        if (message.Headers.Authorization is { Scheme: "Bearer", Parameter: { } sent } && TokenKey(request.Registry, scopes) == sentKey)
+                        {
+                            _settings.AuthCache.RejectToken(sentKey, sent);
+                        }
+
                         response.Dispose();
                         continue;
                     }
@@ -316,7 +323,7 @@ internal sealed partial class RegistryClient
             throw MultiArchException.Create(MessageId.TokenRequestFailed, RegistryException.Redact(realm), registry, "the token service is plain HTTP and the registry is not listed as insecure");
         }
 
-        if (_settings.AuthCache.CountTokenRequest(key) > 2)
+        if (_settings.AuthCache.RejectionCount(key) >= 2)
         {
             throw MultiArchException.Create(MessageId.TokenRequestFailed, RegistryException.Redact(realm), registry, "it was asked twice already for this access and did not grant it; stopping so the account is not locked");
         }
@@ -381,6 +388,7 @@ internal sealed partial class RegistryClient
                 _log.Message(LogLevel.Low, $"MultiArch: token {RegistryException.Redact(realm)} [{string.Join(' ', scopes)}] -> {(int)response.StatusCode}");
                 if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
                 {
+                    _settings.AuthCache.RecordRejection(key);
                     if (!realmAllowed && credential is not null)
                     {
                         throw MultiArchException.Create(MessageId.RealmNotAllowed, registry, RegistryException.Redact(realm));
@@ -505,6 +513,7 @@ internal sealed class VerifyingStream : Stream
     private readonly long _expectedSize;
     private readonly System.Security.Cryptography.IncrementalHash _hash;
     private long _read;
+    private string? _finalHex;
 
     public VerifyingStream(Stream inner, Digest expected, long expectedSize)
     {
@@ -560,14 +569,23 @@ internal sealed class VerifyingStream : Stream
         _hash.AppendData(data);
     }
 
+    /// <summary>True once every byte the descriptor announced has passed through.</summary>
+    public bool IsComplete => _read == _expectedSize;
+
+    /// <summary>
+    /// Throws <c>MULTIARCH2005</c> unless exactly the expected bytes passed through. Callable after disposal: the HTTP
+    /// stack disposes a request's content (and so this stream) as soon as the request is sent.
+    /// </summary>
     public void ThrowIfMismatch(string what)
     {
-        var actual = Convert.ToHexString(_hash.GetCurrentHash()).ToLowerInvariant();
+        var actual = ActualHex();
         if (_read != _expectedSize || actual != _expected.Hex)
         {
             throw MultiArchException.Create(MessageId.DigestMismatch, what, $"{_expected.Algorithm}:{actual}", _expected);
         }
     }
+
+    private string ActualHex() => _finalHex ?? Convert.ToHexString(_hash.GetCurrentHash()).ToLowerInvariant();
 
     public override void Flush()
     {
@@ -581,8 +599,9 @@ internal sealed class VerifyingStream : Stream
 
     protected override void Dispose(bool disposing)
     {
-        if (disposing)
+        if (disposing && _finalHex is null)
         {
+            _finalHex = Convert.ToHexString(_hash.GetCurrentHash()).ToLowerInvariant();
             _hash.Dispose();
             _inner.Dispose();
         }

@@ -317,11 +317,27 @@ internal sealed partial class RegistryClient : IDisposable
             },
             AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
         };
-        using var done = await SendAsync(put, cancellationToken);
-        verifying.ThrowIfMismatch($"{source.Name}@{blob.Digest}");
-        if (done.StatusCode is not (HttpStatusCode.Created or HttpStatusCode.NoContent or HttpStatusCode.OK))
+        try
         {
-            throw await ErrorAsync(put, done, target, cancellationToken);
+            using var done = await SendAsync(put, cancellationToken);
+            var accepted = done.StatusCode is HttpStatusCode.Created or HttpStatusCode.NoContent or HttpStatusCode.OK;
+            if (!accepted && !verifying.IsComplete)
+            {
+                // The registry stopped reading: its answer is the reason, not the bytes it never saw.
+                throw await ErrorAsync(put, done, target, cancellationToken);
+            }
+
+            // Every byte went through: a digest that does not match is the source's (or a proxy's) doing.
+            verifying.ThrowIfMismatch($"{source.Name}@{blob.Digest}");
+            if (!accepted)
+            {
+                throw await ErrorAsync(put, done, target, cancellationToken);
+            }
+        }
+        catch (MultiArchException)
+        {
+            await CancelUploadAsync(target, session.Headers.Location, CancellationToken.None);
+            throw;
         }
     }
 

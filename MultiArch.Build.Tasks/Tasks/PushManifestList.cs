@@ -109,9 +109,18 @@ public sealed class PushManifestList : MultiArchTask
         var hasSpec = !string.IsNullOrWhiteSpace(Spec);
         var hasArgs = !string.IsNullOrWhiteSpace(Platforms) || !string.IsNullOrWhiteSpace(Template);
         var items = (Sources ?? []).Where(i => !string.IsNullOrWhiteSpace(i.GetMetadata("Image"))).ToList();
-        if (hasSpec && hasArgs)
+        const string SpecInput = "ContainerManifestSpec";
+        const string ArgumentsInput = "ContainerManifestPlatforms/ContainerManifestTemplate";
+        const string ItemsInput = "ContainerPlatforms items with Image metadata";
+        if (hasSpec && (hasArgs || items.Count > 0))
         {
-            throw MultiArchException.Create(MessageId.ConflictingManifestInputs, "ContainerManifestSpec", "ContainerManifestPlatforms/ContainerManifestTemplate");
+            // One way to describe the index: a second one would be silently ignored.
+            throw MultiArchException.Create(MessageId.ConflictingManifestInputs, SpecInput, hasArgs ? ArgumentsInput : ItemsInput);
+        }
+
+        if (hasArgs && items.Count > 0)
+        {
+            throw MultiArchException.Create(MessageId.ConflictingManifestInputs, ArgumentsInput, ItemsInput);
         }
 
         if (hasSpec)
