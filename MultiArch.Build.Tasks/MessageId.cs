@@ -70,4 +70,6 @@ internal static class MessageId
     public const string InnerPublishNoImage = nameof(InnerPublishNoImage);
     public const string GeneratedManifestMismatch = nameof(GeneratedManifestMismatch);
     public const string OperationTimedOut = nameof(OperationTimedOut);
+    public const string PutOutcomeUnknown = nameof(PutOutcomeUnknown);
+    public const string InsecureLocation = nameof(InsecureLocation);
 }

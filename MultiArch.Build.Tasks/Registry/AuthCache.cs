@@ -69,8 +69,21 @@ internal sealed class AuthCache
     public void RecordRejection(string key) => _rejections.AddOrUpdate(key, 1, (_, n) => n + 1);
 
     /// <summary>
-    /// How often this scope set was refused so far. The client stops asking after two refusals, so bad credentials never
-    /// hammer a token service (and lock the account); granted tokens, however many requests share them, never count.
+    /// The registry took a token for <paramref name="key"/>: earlier refusals (a token that expired and was refreshed) no
+    /// longer count, so a long build survives any number of expiries, one refresh each.
+    /// </summary>
+    public void ClearRejections(string key)
+    {
+        if (_rejections.ContainsKey(key))
+        {
+            _rejections.TryRemove(key, out _);
+        }
+    }
+
+    /// <summary>
+    /// How often this scope set was refused since the registry last took a token for it. The client stops asking after two
+    /// refusals in a row, so bad credentials never hammer a token service (and lock the account); granted tokens, however
+    /// many requests share them, never count.
     /// </summary>
     public int RejectionCount(string key) => _rejections.TryGetValue(key, out var n) ? n : 0;
 

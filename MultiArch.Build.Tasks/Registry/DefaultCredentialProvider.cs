@@ -131,7 +131,7 @@ internal sealed class DefaultCredentialProvider : ICredentialProvider
                 {
                     if (keys.Contains(NormalizeKey(helper.Name)) && helper.Value.ValueKind == JsonValueKind.String)
                     {
-                        return CredentialHelper.Get(helper.Value.GetString()!, registry, _helperTimeout, cancellationToken);
+                        return CredentialHelper.Get(helper.Value.GetString()!, registry, _environment("PATH"), _helperTimeout, cancellationToken);
                     }
                 }
             }
@@ -155,7 +155,7 @@ internal sealed class DefaultCredentialProvider : ICredentialProvider
 
             if (root.TryGetProperty("credsStore", out var store) && store.ValueKind == JsonValueKind.String && !string.IsNullOrEmpty(store.GetString()))
             {
-                return CredentialHelper.Get(store.GetString()!, registry, _helperTimeout, cancellationToken);
+                return CredentialHelper.Get(store.GetString()!, registry, _environment("PATH"), _helperTimeout, cancellationToken);
             }
         }
 
@@ -228,19 +228,23 @@ internal sealed class DefaultCredentialProvider : ICredentialProvider
     }
 }
 
-/// <summary>Runs a docker credential helper (<c>docker-credential-NAME get</c>) found on PATH only.</summary>
+/// <summary>
+/// Runs a docker credential helper (<c>docker-credential-NAME get</c>): found in the absolute directories of PATH only
+/// (never the current directory), no shell, the registry on stdin, at most 64 KiB of output read, killed (with its
+/// children) after the timeout or on cancellation. Its output is never echoed: it may hold a secret.
+/// </summary>
 internal static class CredentialHelper
 {
-    private const int MaxOutput = 64 * 1024;
+    public const int MaxOutput = 64 * 1024;
 
-    public static RegistryCredential? Get(string name, string registry, TimeSpan timeout, CancellationToken cancellationToken)
+    public static RegistryCredential? Get(string name, string registry, string? path, TimeSpan timeout, CancellationToken cancellationToken)
     {
         if (name.Length == 0 || name.Length > 64 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || name.Contains("..", StringComparison.Ordinal))
         {
             throw MultiArchException.Create(MessageId.CredentialHelperFailed, name, registry, "the helper name may only contain letters, digits, '-', '_' and '.' (no paths)");
         }
 
-        var executable = FindOnPath("docker-credential-" + name)
+        var executable = FindOnPath("docker-credential-" + name, path)
             ?? throw MultiArchException.Create(MessageId.CredentialHelperFailed, name, registry, "it was not found on PATH");
 
         var start = new ProcessStartInfo(executable)
@@ -254,26 +258,40 @@ internal static class CredentialHelper
         start.ArgumentList.Add("get");
         using var process = Process.Start(start)
             ?? throw MultiArchException.Create(MessageId.CredentialHelperFailed, name, registry, "it could not be started");
-        var output = new StringBuilder();
-        var stdout = Task.Run(() => ReadBounded(process.StandardOutput, output), cancellationToken);
-        var stderr = Task.Run(() => ReadBounded(process.StandardError, new StringBuilder()), cancellationToken);
-        process.StandardInput.Write(registry);
-        process.StandardInput.Close();
-        if (!process.WaitForExit((int)timeout.TotalMilliseconds) || cancellationToken.IsCancellationRequested)
+        var output = new BoundedText();
+        var stdout = Task.Run(() => output.ReadFrom(process.StandardOutput), CancellationToken.None);
+        var stderr = Task.Run(() => new BoundedText().ReadFrom(process.StandardError), CancellationToken.None);
+        try
         {
-            try
-            {
-                process.Kill(entireProcessTree: true);
-            }
-            catch (InvalidOperationException)
-            {
-            }
+            process.StandardInput.Write(registry);
+            process.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+            // It exited without reading stdin: its exit code and output tell what happened.
+        }
 
-            throw MultiArchException.Create(MessageId.CredentialHelperFailed, name, registry, $"it did not answer within {timeout.TotalSeconds:0} s");
+        // Wait in short slices, so a build cancelled (Ctrl+C) while a helper hangs stops at once.
+        var clock = Stopwatch.StartNew();
+        while (!process.WaitForExit(50))
+        {
+            if (cancellationToken.IsCancellationRequested || clock.Elapsed >= timeout || output.Overflowed)
+            {
+                Kill(process);
+                cancellationToken.ThrowIfCancellationRequested();
+                throw MultiArchException.Create(MessageId.CredentialHelperFailed, name, registry, output.Overflowed
+                    ? $"it wrote more than {MaxOutput / 1024} KiB"
+                    : $"it did not answer within {timeout.TotalSeconds:0.#} s");
+            }
         }
 
         Task.WaitAll([stdout, stderr], TimeSpan.FromSeconds(5));
-        var text = output.ToString();
+        if (output.Overflowed)
+        {
+            throw MultiArchException.Create(MessageId.CredentialHelperFailed, name, registry, $"it wrote more than {MaxOutput / 1024} KiB");
+        }
+
+        var text = output.Text;
         if (process.ExitCode != 0)
         {
             if (text.Contains("credentials not found", StringComparison.OrdinalIgnoreCase))
@@ -301,31 +319,33 @@ internal static class CredentialHelper
                 ? new RegistryCredential(null, null, secret, source)
                 : new RegistryCredential(user, secret, null, source);
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
             throw MultiArchException.Create(MessageId.CredentialHelperFailed, name, registry, "its output is not the JSON of the credential helper protocol");
         }
     }
 
-    private static void ReadBounded(StreamReader reader, StringBuilder into)
+    private static void Kill(Process process)
     {
-        var buffer = new char[4096];
-        int read;
-        while ((read = reader.Read(buffer, 0, buffer.Length)) > 0)
+        try
         {
-            if (into.Length + read <= MaxOutput)
-            {
-                into.Append(buffer, 0, read);
-            }
+            process.Kill(entireProcessTree: true);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // It exited meanwhile.
         }
     }
 
-    internal static string? FindOnPath(string fileName)
+    /// <summary>
+    /// <paramref name="fileName"/> in the absolute directories of <paramref name="path"/> (a PATH value), in order; relative
+    /// entries (the current directory on Windows and in empty entries) are skipped.
+    /// </summary>
+    internal static string? FindOnPath(string fileName, string? path)
     {
-        var path = Environment.GetEnvironmentVariable("PATH") ?? string.Empty;
-        foreach (var directory in path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        foreach (var directory in (path ?? string.Empty).Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
         {
-            if (!Path.IsPathRooted(directory))
+            if (!Path.IsPathRooted(directory) || !Path.IsPathFullyQualified(directory))
             {
                 continue; // never the current directory or a relative entry
             }
@@ -341,5 +361,45 @@ internal static class CredentialHelper
         }
 
         return null;
+    }
+
+    /// <summary>Reads a stream to its end, keeping at most <see cref="MaxOutput"/> characters and noting whether there were more.</summary>
+    private sealed class BoundedText
+    {
+        private readonly StringBuilder _text = new();
+        private volatile bool _overflowed;
+
+        public bool Overflowed => _overflowed;
+
+        public string Text
+        {
+            get
+            {
+                lock (_text)
+                {
+                    return _text.ToString();
+                }
+            }
+        }
+
+        public void ReadFrom(StreamReader reader)
+        {
+            var buffer = new char[4096];
+            int read;
+            while ((read = reader.Read(buffer, 0, buffer.Length)) > 0)
+            {
+                lock (_text)
+                {
+                    if (_text.Length + read <= MaxOutput)
+                    {
+                        _text.Append(buffer, 0, read);
+                    }
+                    else
+                    {
+                        _overflowed = true;
+                    }
+                }
+            }
+        }
     }
 }

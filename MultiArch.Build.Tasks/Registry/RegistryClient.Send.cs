@@ -17,6 +17,12 @@ internal sealed partial class RegistryClient
         "registry-1.docker.io|auth.docker.io",
     };
 
+    /// <summary>How many times a request was sent, kept on the last message, for the error that ends the retries.</summary>
+    private static readonly HttpRequestOptionsKey<int> s_attempts = new("MultiArch.Attempts");
+
+    /// <summary>The longest wait between two tries, in seconds, whatever the attempt number.</summary>
+    private const double MaxBackoffSeconds = 30;
+
     /// <summary>
     /// Sends a request: authenticates from what is already known about the registry, answers one 401 challenge,
     /// and retries transient failures of idempotent requests with exponential backoff and jitter.
@@ -31,7 +37,9 @@ internal sealed partial class RegistryClient
             cancellationToken.ThrowIfCancellationRequested();
             var scheme = _settings.AuthCache.GetScheme(request.Registry) ?? "https";
             var uri = BuildUri(request, scheme);
+            CheckPlainHttp(request, uri);
             using var message = new HttpRequestMessage(request.Method, uri);
+            message.Options.Set(s_attempts, attempt + 1);
             foreach (var accept in request.Accept)
             {
                 message.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(accept));
@@ -70,7 +78,15 @@ internal sealed partial class RegistryClient
             }
 
             _log.Message(LogLevel.Low, $"MultiArch: {request.Method} {RegistryException.Redact(uri)} -> {(int)response.StatusCode} ({stopwatch.ElapsedMilliseconds} ms)");
-            if (response.StatusCode == HttpStatusCode.Unauthorized && !reauthenticated)
+            if (response.StatusCode != HttpStatusCode.Unauthorized && message.Headers.Authorization is { Scheme: "Bearer" })
+            {
+                // The registry took the token: refusals before this one (an expired token, refreshed) no longer count.
+                _settings.AuthCache.ClearRejections(TokenKey(request.Registry, scopes));
+            }
+
+            // Only the registry's own origin may ask for credentials: a challenge from another origin (an upload location
+            // or a storage service elsewhere) is answered with no token exchange, and never replaces the registry's.
+            if (response.StatusCode == HttpStatusCode.Unauthorized && !reauthenticated && IsSameOrigin(uri, request.Registry, scheme))
             {
                 var challenge = AuthChallenge.Parse(response.Headers.WwwAuthenticate.ToString());
                 if (challenge is not null && (challenge.IsBasic || challenge.IsBearer))
@@ -126,15 +142,21 @@ internal sealed partial class RegistryClient
             Interlocked.Increment(ref _requestCount);
             return await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new TimeoutException($"no response within {_settings.RequestTimeout.TotalSeconds:0} s");
+            // Either the response headers did not come in time (our timer), or the connection was not made in time
+            // (SocketsHttpHandler.ConnectTimeout: a cancellation with a TimeoutException inside).
+            throw timeout.IsCancellationRequested || ex.InnerException is not TimeoutException
+                ? new TimeoutException($"{Seconds(_settings.RequestTimeout)} waiting for the response headers")
+                : new TimeoutException($"{Seconds(_settings.ConnectTimeout)} waiting for a connection", ex);
         }
         finally
         {
             _inFlight.Release();
         }
     }
+
+    private static string Seconds(TimeSpan time) => time.TotalSeconds.ToString(time.TotalSeconds < 10 ? "0.#" : "0", CultureInfo.InvariantCulture) + " s";
 
     private async Task<HttpResponseMessage> SendFollowingRedirectsAsync(RegistryRequest request, CancellationToken cancellationToken)
     {
@@ -150,10 +172,7 @@ internal sealed partial class RegistryClient
 
             var scheme = _settings.AuthCache.GetScheme(request.Registry) ?? "https";
             var absolute = location.IsAbsoluteUri ? location : new Uri(BuildUri(request, scheme), location);
-            if (absolute.Scheme != Uri.UriSchemeHttps && !_settings.IsInsecureHost(absolute.Host))
-            {
-                throw RegistryException.From(MessageId.UnexpectedStatus, request.Method.Method, absolute, null, [], request.Method.Method, RegistryException.Redact(absolute), "redirect", " to a plain-HTTP location", "The registry redirected to plain HTTP; the request was not followed.");
-            }
+            CheckPlainHttp(request, absolute);
 
             // Another origin (a storage service) gets no Authorization header.
             using var message = new HttpRequestMessage(request.Method, absolute);
@@ -180,11 +199,33 @@ internal sealed partial class RegistryClient
         return new Uri($"{scheme}://{host}{request.PathAndQuery}");
     }
 
+    /// <summary>
+    /// The registry's own origin: the scheme it is spoken to with, its host, and its port (the scheme's default when the
+    /// registry names none). Another port, another scheme or another host is another origin, which never gets credentials.
+    /// </summary>
     private static bool IsSameOrigin(Uri uri, string registry, string scheme)
     {
-        var host = registry == ImageReference.DockerHub ? "registry-1.docker.io" : registry;
-        return uri.Scheme == scheme && string.Equals(uri.Authority, host, StringComparison.OrdinalIgnoreCase)
-            || (uri.IsDefaultPort && string.Equals(uri.Host, host, StringComparison.OrdinalIgnoreCase));
+        var authority = registry == ImageReference.DockerHub ? "registry-1.docker.io" : registry;
+        if (!Uri.TryCreate(scheme + "://" + authority + "/", UriKind.Absolute, out var origin))
+        {
+            return false;
+        }
+
+        return string.Equals(uri.Scheme, origin.Scheme, StringComparison.OrdinalIgnoreCase)
+            && string.Equals(uri.IdnHost, origin.IdnHost, StringComparison.OrdinalIgnoreCase)
+            && uri.Port == origin.Port;
+    }
+
+    /// <summary>
+    /// A location the registry hands out (an upload session, a redirect) on plain HTTP is followed only when its host may
+    /// be spoken to insecurely: an HTTPS registry never sends the client, its data or its credentials over plain HTTP.
+    /// </summary>
+    private void CheckPlainHttp(RegistryRequest request, Uri uri)
+    {
+        if (uri.Scheme != Uri.UriSchemeHttps && !_settings.IsInsecure(request.Registry) && !_settings.IsInsecureHost(uri.Host))
+        {
+            throw MultiArchException.Create(MessageId.InsecureLocation, request.Registry, request.Method, RegistryException.Redact(uri), uri.Authority);
+        }
     }
 
     private static bool IsTransient(HttpStatusCode status) =>
@@ -214,10 +255,70 @@ internal sealed partial class RegistryClient
             throw MultiArchException.Create(MessageId.RetryAfterTooLong, request.Registry, Math.Ceiling(asked.TotalSeconds), request.Method, PathOnly(request), _settings.MaxRetryAfter.TotalSeconds);
         }
 
-        var backoff = TimeSpan.FromMilliseconds(_settings.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1) * (0.5 + Random.Shared.NextDouble()));
+        // Exponential, with jitter (0.5 to 1.5 times the step) so that concurrent requests do not retry in lock step.
+        var step = Math.Min(_settings.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, attempt - 1), MaxBackoffSeconds * 1000);
+        var backoff = TimeSpan.FromMilliseconds(step * (0.5 + Random.Shared.NextDouble()));
         var delay = retryAfter is { } wanted && wanted > backoff ? wanted : backoff;
-        _log.Message(LogLevel.Low, $"MultiArch: {request.Method} {PathOnly(request)} on '{request.Registry}' failed ({reason}); retry {attempt} of {_settings.MaxRetries} in {delay.TotalMilliseconds:0} ms.");
+        _log.Message(LogLevel.Low, $"MultiArch: {request.Method} {PathOnly(request)} on '{request.Registry}' failed ({reason}); retry {attempt} of {_settings.MaxRetries} in {delay.TotalMilliseconds:0} ms{(retryAfter is null ? string.Empty : " (Retry-After)")}.");
         await Task.Delay(delay, cancellationToken);
+    }
+
+    /// <summary>
+    /// Runs a read (a request and its body) again when the body breaks off (a reset or a premature end after the headers
+    /// came): the HTTP layer's retries end with the headers, so the read as a whole is tried again, up to
+    /// <see cref="RegistrySettings.MaxRetries"/> times, then <c>MULTIARCH1015</c>. Only for requests without side effects.
+    /// </summary>
+    private async Task<T> RetryBrokenBodyAsync<T>(RegistryRequest request, Func<Task<T>> read, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await read();
+            }
+            catch (Exception ex) when (ex is HttpRequestException or IOException && !cancellationToken.IsCancellationRequested)
+            {
+                var reason = "the response body broke off: " + ex.Message;
+                if (attempt >= _settings.MaxRetries)
+                {
+                    throw MultiArchException.Create(ex, MessageId.TooManyRetries, request.Method, RegistryException.Redact(BuildUri(request, _settings.AuthCache.GetScheme(request.Registry) ?? "https")), attempt + 1, reason);
+                }
+
+                await DelayAsync(request, attempt + 1, null, reason, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A failed PUT that the registry may have applied all the same: the connection failed or timed out after the request
+    /// went out (1001, 1008, 1015), the last of several tries got a 5xx, 408 or 429 (an earlier one may have been applied
+    /// and its answer lost), or the digest header does not match (2005). The reference is read back before the failure
+    /// is believed. Refusals (4xx) and failures before sending (credentials, tokens) are believed at once.
+    /// </summary>
+    private static bool MayHaveBeenApplied(MultiArchException ex) => ex switch
+    {
+        RegistryException { StatusCode: { } status } => (int)status >= 500 || status is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests,
+        _ => ex.Code is "MULTIARCH1001" or "MULTIARCH1008" or "MULTIARCH1015" or "MULTIARCH2005",
+    };
+
+    private async Task CheckAppliedAsync(ImageReference target, ManifestContent content, MultiArchException failure, CancellationToken cancellationToken)
+    {
+        Descriptor? now;
+        try
+        {
+            now = await HeadManifestAsync(target, cancellationToken);
+        }
+        catch (MultiArchException check)
+        {
+            throw MultiArchException.Create(new AggregateException(failure, check), MessageId.PutOutcomeUnknown, target, content.Digest, $"{failure.Code}: {failure.Message}", $"{check.Code}: {check.Message}");
+        }
+
+        if (now?.Digest != content.Digest)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
+        }
+
+        _log.Message(LogLevel.Low, $"MultiArch: PUT {target} failed ({failure.Code}), but the registry applied it: {target} points at {content.Digest}.");
     }
 
     private static string PathOnly(RegistryRequest request)
@@ -258,7 +359,9 @@ internal sealed partial class RegistryClient
 
         if (ex is TimeoutException)
         {
-            return MultiArchException.Create(ex, MessageId.RequestTimedOut, request.Method, RegistryException.Redact(uri), $"{_settings.RequestTimeout.TotalSeconds:0} s");
+            // "100 s waiting for the response headers" or "30 s waiting for a connection", on every attempt.
+            var what = attempts > 1 ? $"{ex.Message}, on each of {attempts} attempts" : ex.Message;
+            return MultiArchException.Create(ex, MessageId.RequestTimedOut, request.Method, RegistryException.Redact(uri), what);
         }
 
         var socket = FindInner<SocketException>(ex);
@@ -342,44 +445,55 @@ internal sealed partial class RegistryClient
         }
 
         query.AddRange(scopes.Select(s => "scope=" + Uri.EscapeDataString(s)));
-        HttpRequestMessage message;
-        if (sendCredential is { IdentityToken: { Length: > 0 } refreshToken })
+        HttpRequestMessage CreateMessage()
         {
-            var form = new List<KeyValuePair<string, string>>
+            if (sendCredential is { IdentityToken: { Length: > 0 } refreshToken })
             {
-                new("grant_type", "refresh_token"),
-                new("refresh_token", refreshToken),
-                new("client_id", "multiarch-build-tasks"),
-                new("scope", string.Join(' ', scopes)),
-            };
-            if (challenge.Service is { } formService)
-            {
-                form.Add(new("service", formService));
+                var form = new List<KeyValuePair<string, string>>
+                {
+                    new("grant_type", "refresh_token"),
+                    new("refresh_token", refreshToken),
+                    new("client_id", "multiarch-build-tasks"),
+                    new("scope", string.Join(' ', scopes)),
+                };
+                if (challenge.Service is { } formService)
+                {
+                    form.Add(new("service", formService));
+                }
+
+                return new HttpRequestMessage(HttpMethod.Post, realm) { Content = new FormUrlEncodedContent(form) };
             }
 
-            message = new HttpRequestMessage(HttpMethod.Post, realm) { Content = new FormUrlEncodedContent(form) };
-        }
-        else
-        {
             var builder = new UriBuilder(realm);
             var existing = builder.Query.TrimStart('?');
             builder.Query = string.Join('&', new[] { existing }.Where(q => q.Length > 0).Concat(query));
-            message = new HttpRequestMessage(HttpMethod.Get, builder.Uri);
+            var get = new HttpRequestMessage(HttpMethod.Get, builder.Uri);
             if (sendCredential is { HasBasic: true })
             {
-                message.Headers.Authorization = new AuthenticationHeaderValue("Basic", sendCredential.ToBasicHeaderValue());
+                get.Headers.Authorization = new AuthenticationHeaderValue("Basic", sendCredential.ToBasicHeaderValue());
             }
+
+            return get;
         }
 
-        using (message)
+        // A token request has no side effect: resets, timeouts, 408, 429 and 5xx are tried again like any read.
+        var pseudo = new RegistryRequest(registry, HttpMethod.Get, realm.AbsolutePath) { Idempotent = true };
+        for (var attempt = 0; ; attempt++)
         {
+            using var message = CreateMessage();
             HttpResponseMessage response;
             try
             {
                 response = await SendOnceAsync(message, cancellationToken);
             }
-            catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException)
+            catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException && !cancellationToken.IsCancellationRequested)
             {
+                if (attempt < _settings.MaxRetries && !IsTlsFailure(ex))
+                {
+                    await DelayAsync(pseudo, attempt + 1, null, ex.Message, cancellationToken);
+                    continue;
+                }
+
                 throw MultiArchException.Create(ex, MessageId.TokenRequestFailed, RegistryException.Redact(realm), registry, ex.Message);
             }
 
@@ -399,9 +513,16 @@ internal sealed partial class RegistryClient
                         : MultiArchException.Create(MessageId.AuthenticationFailed, registry, sendCredential.Source);
                 }
 
+                if (IsTransient(response.StatusCode) && attempt < _settings.MaxRetries)
+                {
+                    await DelayAsync(pseudo, attempt + 1, RetryAfter(response), $"HTTP {(int)response.StatusCode}", cancellationToken);
+                    continue;
+                }
+
                 if (response.StatusCode != HttpStatusCode.OK)
                 {
-                    throw MultiArchException.Create(MessageId.TokenRequestFailed, RegistryException.Redact(realm), registry, $"HTTP {(int)response.StatusCode}");
+                    var after = attempt > 0 ? $" after {attempt + 1} attempts" : string.Empty;
+                    throw MultiArchException.Create(MessageId.TokenRequestFailed, RegistryException.Redact(realm), registry, $"HTTP {(int)response.StatusCode}{after}");
                 }
 
                 var body = await ReadBoundedAsync(response, MaxErrorBytes, () => MultiArchException.Create(MessageId.TokenRequestFailed, RegistryException.Redact(realm), registry, "the token response is larger than 64 KiB"), cancellationToken);
@@ -483,6 +604,21 @@ internal sealed partial class RegistryClient
         var credential = await _settings.Credentials.GetCredentialAsync(request.Registry, AccessOf(request.Scopes), cancellationToken);
         var action = request.Method == HttpMethod.Get || request.Method == HttpMethod.Head ? "pull" : "push";
         var codeText = codes.Count > 0 ? " (" + string.Join("; ", details.Take(3)) + ")" : string.Empty;
+        var attempts = response.RequestMessage?.Options.TryGetValue(s_attempts, out var sent) == true ? sent : 1;
+        if (IsTransient(status) && attempts > 1)
+        {
+            // Retried to the limit: say so, with the last answer (and how long a throttling registry asked to wait).
+            var wait = RetryAfter(response) is { } after ? $", asking to wait {Math.Ceiling(after.TotalSeconds)} s" : string.Empty;
+            return RegistryException.From(MessageId.TooManyRetries, method, uri, status, codes, method, RegistryException.Redact(uri), attempts, $"the registry answered HTTP {(int)status}{codeText}{wait}");
+        }
+
+        if (status == HttpStatusCode.Unauthorized && credential is not null && _settings.AuthCache.GetChallenge(request.Registry) is { IsBearer: true, Realm: { } realmText } &&
+            Uri.TryCreate(realmText, UriKind.Absolute, out var realm) && !IsRealmAllowed(request.Registry, realm))
+        {
+            // The credentials were kept from a token service on another host, and an anonymous token was not enough.
+            return RegistryException.From(MessageId.RealmNotAllowed, method, uri, status, codes, request.Registry, RegistryException.Redact(realm));
+        }
+
         return status switch
         {
             HttpStatusCode.Unauthorized when credential is null => RegistryException.From(MessageId.AuthenticationRequired, method, uri, status, codes, request.Registry),
@@ -499,7 +635,7 @@ internal sealed partial class RegistryClient
     {
         HttpStatusCode.BadRequest => "The registry rejected the request as malformed; check the registry supports this media type.",
         HttpStatusCode.UnsupportedMediaType => "The registry does not accept this media type.",
-        HttpStatusCode.TooManyRequests => "The registry is throttling; try again later.",
+        HttpStatusCode.TooManyRequests => "The registry is throttling requests; try again later.",
         _ when (int)status >= 500 => "The registry failed; try again later.",
         _ => "Check the registry's documentation for this status.",
     };

@@ -68,13 +68,18 @@ internal sealed partial class RegistryClient : IDisposable
     // ---------------------------------------------------------------- manifests
 
     /// <summary>Reads a manifest or index by tag or digest; the bytes are kept and their digest verified.</summary>
-    public async Task<ManifestContent> GetManifestAsync(ImageReference reference, CancellationToken cancellationToken)
+    public Task<ManifestContent> GetManifestAsync(ImageReference reference, CancellationToken cancellationToken)
     {
         var request = new RegistryRequest(reference.Registry, HttpMethod.Get, $"/v2/{reference.Repository}/manifests/{reference.ReferenceForApi}")
         {
             Scopes = [PullScope(reference.Repository)],
             Accept = MediaTypes.ManifestAccept,
         };
+        return RetryBrokenBodyAsync(request, () => GetManifestOnceAsync(request, reference, cancellationToken), cancellationToken);
+    }
+
+    private async Task<ManifestContent> GetManifestOnceAsync(RegistryRequest request, ImageReference reference, CancellationToken cancellationToken)
+    {
         using var response = await SendAsync(request, cancellationToken);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
@@ -168,8 +173,24 @@ internal sealed partial class RegistryClient : IDisposable
         return new Descriptor(mediaType, digest.Value, size.Value);
     }
 
-    /// <summary>Pushes manifest bytes under a tag or a digest; checks the digest the registry computed.</summary>
+    /// <summary>
+    /// Pushes manifest bytes under a tag or a digest; checks the digest the registry computed. When the push fails in a
+    /// way that may hide a success (a reset after the registry applied it, a lost answer), the reference is read back:
+    /// pointing at these bytes, it succeeded; unreadable, the outcome is unknown (<c>MULTIARCH1017</c>).
+    /// </summary>
     public async Task PutManifestAsync(ImageReference target, ManifestContent content, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await PutManifestOnceAsync(target, content, cancellationToken);
+        }
+        catch (MultiArchException ex) when (MayHaveBeenApplied(ex) && !cancellationToken.IsCancellationRequested)
+        {
+            await CheckAppliedAsync(target, content, ex, cancellationToken);
+        }
+    }
+
+    private async Task PutManifestOnceAsync(ImageReference target, ManifestContent content, CancellationToken cancellationToken)
     {
         var raw = content.Raw;
         var request = new RegistryRequest(target.Registry, HttpMethod.Put, $"/v2/{target.Repository}/manifests/{target.ReferenceForApi}")
@@ -220,6 +241,11 @@ internal sealed partial class RegistryClient : IDisposable
         {
             Scopes = [PullScope(repository.Repository)],
         };
+        return await RetryBrokenBodyAsync(request, () => GetBlobOnceAsync(request, repository, descriptor, cancellationToken), cancellationToken);
+    }
+
+    private async Task<byte[]> GetBlobOnceAsync(RegistryRequest request, ImageReference repository, Descriptor descriptor, CancellationToken cancellationToken)
+    {
         using var response = await SendFollowingRedirectsAsync(request, cancellationToken);
         if (response.StatusCode != HttpStatusCode.OK)
         {

@@ -54,13 +54,15 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
         {
             ExecuteAsync(deadline.Token).GetAwaiter().GetResult();
         }
-        catch (OperationCanceledException) when (_cancellation.IsCancellationRequested)
+        catch (Exception ex) when (_cancellation.IsCancellationRequested)
         {
-            LogError(MultiArchException.Create(MessageId.Cancelled));
+            // Whatever the stopped work threw on its way out (a cancelled request, a killed credential helper, a
+            // connection torn down), the reason is the cancellation.
+            LogError(MultiArchException.Create(ex, MessageId.Cancelled));
         }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        catch (Exception ex) when (deadline.IsCancellationRequested)
         {
-            LogError(MultiArchException.Create(MessageId.OperationTimedOut, GetType().Name, operationTimeout.TotalSeconds));
+            LogError(MultiArchException.Create(ex, MessageId.OperationTimedOut, GetType().Name, operationTimeout.TotalSeconds));
         }
         catch (MultiArchException ex)
         {
