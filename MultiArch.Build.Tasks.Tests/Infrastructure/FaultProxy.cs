@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -41,18 +43,25 @@ internal sealed class FaultProxy : IAsyncDisposable
 
     private readonly WebApplication _app;
     private readonly HttpClient _upstreamClient;
+    private readonly TestCertificate? _ca;
+    private readonly X509Certificate2? _caPublic;
     private readonly Lock _rulesLock = new();
     private readonly List<FaultRule> _rules = [];
     private readonly ConcurrentQueue<ProxyExchange> _exchanges = new();
     private int _sequence;
 
-    private FaultProxy(WebApplication app, Uri upstream, HttpMessageHandler upstreamHandler, RegistryServer? registry)
+    private FaultProxy(WebApplication app, Uri upstream, HttpMessageHandler upstreamHandler, RegistryServer? registry, TestCertificate? ca)
     {
         _app = app;
         Upstream = upstream;
         Registry = registry;
+        _ca = ca;
+        _caPublic = ca is null ? null : X509CertificateLoader.LoadCertificate(ca.Certificate.RawData);
         _upstreamClient = new HttpClient(upstreamHandler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
     }
+
+    /// <summary>True when the proxy speaks HTTPS (with its own test CA: <see cref="CreateTrustingHandler"/>).</summary>
+    public bool IsTls => _ca is not null;
 
     /// <summary>Where requests go: <c>http(s)://127.0.0.1:PORT</c>.</summary>
     public Uri Upstream { get; }
@@ -65,7 +74,7 @@ internal sealed class FaultProxy : IAsyncDisposable
     /// <summary><c>127.0.0.1:PORT</c>: the registry part of an image reference that goes through the proxy.</summary>
     public string Host => "127.0.0.1:" + Port.ToString(CultureInfo.InvariantCulture);
 
-    public Uri BaseUri => new($"http://{Host}/");
+    public Uri BaseUri => new($"{(IsTls ? "https" : "http")}://{Host}/");
 
     /// <summary>Every exchange finished so far, in arrival order.</summary>
     public IReadOnlyList<ProxyExchange> Exchanges => [.. _exchanges.OrderBy(e => e.Sequence)];
@@ -75,13 +84,33 @@ internal sealed class FaultProxy : IAsyncDisposable
 
     /// <summary>Starts a proxy in front of <paramref name="registry"/> (trusting its test CA in TLS mode).</summary>
     public static Task<FaultProxy> StartAsync(RegistryServer registry, CancellationToken cancellationToken = default) =>
-        StartAsync(new Uri(registry.BaseUri.GetLeftPart(UriPartial.Authority)), registry.CreateTrustingHandler(), registry, cancellationToken);
+        StartAsync(new Uri(registry.BaseUri.GetLeftPart(UriPartial.Authority)), registry.CreateTrustingHandler(), registry, https: false, cancellationToken);
+
+    /// <summary>
+    /// Starts a proxy that speaks HTTPS to its clients (a certificate for <c>127.0.0.1</c> and <c>localhost</c> from a
+    /// CA of its own: <see cref="CreateTrustingHandler"/>), in front of <paramref name="registry"/> in any mode. Clients
+    /// then meet an HTTPS registry they need not list as insecure, whatever the registry behind it speaks.
+    /// </summary>
+    public static Task<FaultProxy> StartHttpsAsync(RegistryServer registry, CancellationToken cancellationToken = default) =>
+        StartAsync(new Uri(registry.BaseUri.GetLeftPart(UriPartial.Authority)), registry.CreateTrustingHandler(), registry, https: true, cancellationToken);
 
     /// <summary>Starts a proxy in front of any HTTP(S) origin; <paramref name="handler"/> (owned) defaults to a plain <see cref="SocketsHttpHandler"/>.</summary>
     public static Task<FaultProxy> StartAsync(Uri upstream, HttpMessageHandler? handler = null, CancellationToken cancellationToken = default) =>
-        StartAsync(upstream, handler ?? new SocketsHttpHandler(), null, cancellationToken);
+        StartAsync(upstream, handler ?? new SocketsHttpHandler(), null, https: false, cancellationToken);
 
-    private static async Task<FaultProxy> StartAsync(Uri upstream, HttpMessageHandler handler, RegistryServer? registry, CancellationToken cancellationToken)
+    /// <summary>A handler that trusts this proxy's test CA (HTTPS proxies); a plain <see cref="SocketsHttpHandler"/> otherwise.</summary>
+    public HttpMessageHandler CreateTrustingHandler()
+    {
+        var handler = new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false };
+        if (_caPublic is { } root)
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) => RegistryServer.IsTrusted(root, certificate, errors);
+        }
+
+        return handler;
+    }
+
+    private static async Task<FaultProxy> StartAsync(Uri upstream, HttpMessageHandler handler, RegistryServer? registry, bool https, CancellationToken cancellationToken)
     {
         if (handler is SocketsHttpHandler sockets)
         {
@@ -93,15 +122,23 @@ internal sealed class FaultProxy : IAsyncDisposable
 
         // The empty builder reads no configuration and logs nothing (as TokenServer).
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        var ca = https ? TestCertificates.CreateCertificateAuthority("MultiArch fault proxy CA") : null;
+        var serverCertificate = ca is null ? null : TestCertificates.CreateServerCertificate(ca, [IPAddress.Loopback], ["localhost"]);
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
-            kestrel.Listen(IPAddress.Loopback, 0);
+            kestrel.Listen(IPAddress.Loopback, 0, listen =>
+            {
+                if (serverCertificate is not null)
+                {
+                    listen.UseHttps(serverCertificate.Certificate);
+                }
+            });
             kestrel.Limits.MaxRequestBodySize = null; // blobs
             kestrel.AddServerHeader = false;
         });
         builder.Services.AddSingleton<IHostLifetime, InertHostLifetime>();
         var app = builder.Build();
-        var proxy = new FaultProxy(app, upstream, handler, registry);
+        var proxy = new FaultProxy(app, upstream, handler, registry, ca);
         app.Run(proxy.HandleAsync);
         await app.StartAsync(cancellationToken);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
@@ -164,6 +201,8 @@ internal sealed class FaultProxy : IAsyncDisposable
         await _app.StopAsync(CancellationToken.None);
         await _app.DisposeAsync();
         _upstreamClient.Dispose();
+        _ca?.Dispose();
+        _caPublic?.Dispose();
     }
 
     // ---------------------------------------------------------------- handling
@@ -197,7 +236,10 @@ internal sealed class FaultProxy : IAsyncDisposable
                 rule?.Name,
                 exchange.Outcome,
                 stopwatch.Elapsed,
-                exchange.Error));
+                exchange.Error)
+            {
+                BodyBytes = exchange.BodyBytes,
+            });
         }
     }
 
@@ -220,8 +262,11 @@ internal sealed class FaultProxy : IAsyncDisposable
         return null;
     }
 
-    /// <summary>Sends the client's request (or <paramref name="pathAndQuery"/> instead of its own) to the upstream, streaming the body.</summary>
-    internal async Task<HttpResponseMessage> SendUpstreamAsync(HttpContext context, ProxyRequest request, string? pathAndQuery)
+    /// <summary>
+    /// Sends the client's request (or <paramref name="pathAndQuery"/> instead of its own) to the upstream, streaming the
+    /// body; <paramref name="adjust"/> may change the message (its headers) just before it goes.
+    /// </summary>
+    internal async Task<HttpResponseMessage> SendUpstreamAsync(HttpContext context, ProxyRequest request, string? pathAndQuery, Action<HttpRequestMessage>? adjust = null)
     {
         var target = new Uri(Upstream, pathAndQuery ?? request.PathAndQuery);
         using var message = new HttpRequestMessage(new HttpMethod(request.Method), target);
@@ -250,6 +295,7 @@ internal sealed class FaultProxy : IAsyncDisposable
             }
         }
 
+        adjust?.Invoke(message);
         return await _upstreamClient.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, context.RequestAborted);
     }
 
@@ -291,6 +337,9 @@ public enum ProxyOutcome
 
     /// <summary>Forwarded and applied by the upstream, then the client's connection was reset instead of answered.</summary>
     ResetAfterForwarding,
+
+    /// <summary>Forwarded; the headers were relayed, then the connection was cut partway through the body.</summary>
+    BodyCut,
 
     /// <summary>The upstream could not be reached or the client went away.</summary>
     Failed,
@@ -415,6 +464,9 @@ internal sealed record ProxyExchange(
     TimeSpan Duration,
     string? Error)
 {
+    /// <summary>How many bytes of response body reached the client's connection (what the proxy wrote).</summary>
+    public long BodyBytes { get; init; }
+
     public string Method => Request.Method;
 
     public string PathAndQuery => Request.PathAndQuery;
@@ -588,6 +640,71 @@ internal sealed class FaultAction
         return request.Path + (query.Length == 0 ? string.Empty : "?" + query);
     });
 
+    /// <summary>
+    /// An expired (or revoked) token: the request goes upstream with its bearer token made invalid (its signature changed),
+    /// so the registry itself answers 401 with <c>error="invalid_token"</c> and its real challenge. Requests without a
+    /// bearer token are forwarded unchanged.
+    /// </summary>
+    public static FaultAction ExpireToken { get; } = new("expire the token (401 invalid_token)", async context =>
+        await context.RelayAsync(await context.SendUpstreamAsync(adjust: message =>
+        {
+            if (message.Headers.Authorization is { Scheme: "Bearer", Parameter: { } token })
+            {
+                message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token[..^2] + (token[^2] == 'A' ? "BB" : "AA"));
+            }
+        })));
+
+    /// <summary>Answers <paramref name="status"/> (307 by default) with <c>Location</c> = what <paramref name="location"/> makes of the request; the upstream never sees it.</summary>
+    public static FaultAction Redirect(Func<ProxyRequest, string> location, int status = 307) =>
+        new($"redirect {status}", context => context.RespondAsync(status, new Dictionary<string, string> { ["Location"] = location(context.Request) }, null));
+
+    /// <summary>Forwards, then sets the response header <paramref name="name"/> to what <paramref name="rewrite"/> makes of it (null: removes it).</summary>
+    public static FaultAction RewriteHeader(string name, Func<string?, string?> rewrite) =>
+        new($"rewrite {name}", async context => await context.RelayAsync(await context.SendUpstreamAsync(), outcome: ProxyOutcome.Rewritten, headers: headers =>
+        {
+            var value = rewrite(headers.TryGetValue(name, out var current) ? current.ToString() : null);
+            if (value is null)
+            {
+                headers.Remove(name);
+            }
+            else
+            {
+                headers[name] = value;
+            }
+        }));
+
+    /// <summary>
+    /// Forwards, then points the <c>realm</c> of a <c>WWW-Authenticate</c> challenge elsewhere (another host, port or
+    /// scheme): what <paramref name="realm"/> makes of the realm as the client would have seen it.
+    /// </summary>
+    public static FaultAction RewriteRealm(Func<string, string> realm) =>
+        RewriteHeader("WWW-Authenticate", value => value is null ? null : Regex.Replace(value, "realm=\"([^\"]*)\"", m => $"realm=\"{realm(m.Groups[1].Value)}\"", RegexOptions.CultureInvariant));
+
+    /// <summary>Forwards; the headers come at once, the body in <paramref name="chunkBytes"/> pieces every <paramref name="interval"/>.</summary>
+    public static FaultAction SlowBody(TimeSpan interval, int chunkBytes = 64) =>
+        new($"slow body ({chunkBytes} bytes every {interval.TotalMilliseconds:0} ms)", async context =>
+            await context.RelayPacedAsync(await context.SendUpstreamAsync(), chunkBytes, interval));
+
+    /// <summary>
+    /// Forwards; relays the headers (with the full Content-Length) and <paramref name="fraction"/> of the body, then resets
+    /// the connection: a premature end of the body.
+    /// </summary>
+    public static FaultAction CutBody(double fraction = 0.5) =>
+        new($"cut the body after {fraction:P0}", async context =>
+        {
+            var upstream = await context.SendUpstreamAsync();
+            var length = upstream.Content.Headers.ContentLength ?? 0;
+            await context.RelayPacedAsync(upstream, 64 * 1024, TimeSpan.Zero, (long)(length * fraction));
+        });
+
+    /// <summary>
+    /// Answers <paramref name="status"/> with <paramref name="length"/> bytes of filler (<see cref="long.MaxValue"/>: a body
+    /// that never ends), chunked or with a Content-Length: an HTML error page of 10 MB, a token service gone mad.
+    /// </summary>
+    public static FaultAction HugeBody(int status, long length, bool chunked = true, string contentType = "text/html") =>
+        new($"respond {status} with {(length == long.MaxValue ? "an endless" : length.ToString(CultureInfo.InvariantCulture) + " byte")} {(chunked ? "chunked " : string.Empty)}body",
+            context => context.RespondStreamingAsync(status, length, chunked, contentType));
+
     /// <summary>Anything else: a script over the <see cref="ProxyContext"/>.</summary>
     public static FaultAction Custom(string name, Func<ProxyContext, Task> run) => new(name, run);
 
@@ -635,52 +752,112 @@ internal sealed class ProxyContext
 
     internal string? Error { get; set; }
 
-    /// <summary>Sends the request (or <paramref name="pathAndQuery"/> instead) upstream; the caller relays or disposes the response.</summary>
-    public async Task<HttpResponseMessage> SendUpstreamAsync(string? pathAndQuery = null)
+    /// <summary>How many response body bytes were written to the client so far.</summary>
+    internal long BodyBytes { get; private set; }
+
+    /// <summary>
+    /// Sends the request (or <paramref name="pathAndQuery"/> instead) upstream; the caller relays or disposes the response.
+    /// <paramref name="adjust"/> may change the outgoing message (its headers) first.
+    /// </summary>
+    public async Task<HttpResponseMessage> SendUpstreamAsync(string? pathAndQuery = null, Action<HttpRequestMessage>? adjust = null)
     {
-        var response = await _proxy.SendUpstreamAsync(_context, Request, pathAndQuery);
+        var response = await _proxy.SendUpstreamAsync(_context, Request, pathAndQuery, adjust);
         UpstreamStatus = (int)response.StatusCode;
         return response;
     }
 
     /// <summary>
-    /// Relays an upstream response to the client: status, headers (upstream URLs rewritten to the proxy) and the body,
-    /// streamed, or replaced by <paramref name="tamper"/>'s result. Disposes <paramref name="upstream"/>.
+    /// Relays an upstream response to the client: status, headers (upstream URLs rewritten to the proxy, then
+    /// <paramref name="headers"/> applied) and the body, streamed, or replaced by <paramref name="tamper"/>'s result.
+    /// Disposes <paramref name="upstream"/>.
     /// </summary>
-    public async Task RelayAsync(HttpResponseMessage upstream, Func<byte[], byte[]>? tamper = null, ProxyOutcome? outcome = null)
+    public async Task RelayAsync(HttpResponseMessage upstream, Func<byte[], byte[]>? tamper = null, ProxyOutcome? outcome = null, Action<IHeaderDictionary>? headers = null)
     {
         using (upstream)
         {
-            var response = _context.Response;
-            response.StatusCode = (int)upstream.StatusCode;
-            foreach (var (name, values) in upstream.Headers.Concat(upstream.Content.Headers))
-            {
-                if (FaultProxy.IsHopByHop(name))
-                {
-                    continue;
-                }
-
-                var rewritten = name.Equals("Location", StringComparison.OrdinalIgnoreCase) || name.Equals("WWW-Authenticate", StringComparison.OrdinalIgnoreCase)
-                    ? values.Select(_proxy.RewriteUpstreamUrls).ToArray()
-                    : values.ToArray();
-                response.Headers[name] = rewritten;
-            }
-
+            CopyHeaders(upstream);
+            headers?.Invoke(_context.Response.Headers);
             if (tamper is null)
             {
                 Outcome = outcome ?? ProxyOutcome.Forwarded;
                 RecordHeaders();
                 await using var body = await upstream.Content.ReadAsStreamAsync(Aborted);
-                await body.CopyToAsync(response.Body, Aborted);
+                var buffer = new byte[81920];
+                int read;
+                while ((read = await body.ReadAsync(buffer, Aborted)) > 0)
+                {
+                    await WriteAsync(buffer.AsMemory(0, read));
+                }
             }
             else
             {
                 var bytes = tamper(await upstream.Content.ReadAsByteArrayAsync(Aborted));
-                Outcome = ProxyOutcome.Tampered;
-                response.ContentLength = bytes.Length;
+                Outcome = outcome ?? ProxyOutcome.Tampered;
+                _context.Response.ContentLength = bytes.Length;
                 RecordHeaders();
-                await response.Body.WriteAsync(bytes, Aborted);
+                await WriteAsync(bytes);
             }
+        }
+    }
+
+    /// <summary>
+    /// Relays an upstream response with its headers (Content-Length kept), then its body in <paramref name="chunkBytes"/>
+    /// pieces with <paramref name="interval"/> before each; after <paramref name="cutAfter"/> bytes (when given) the
+    /// connection is reset instead of finishing the body. Disposes <paramref name="upstream"/>.
+    /// </summary>
+    public async Task RelayPacedAsync(HttpResponseMessage upstream, int chunkBytes, TimeSpan interval, long? cutAfter = null)
+    {
+        using (upstream)
+        {
+            CopyHeaders(upstream);
+            var bytes = await upstream.Content.ReadAsByteArrayAsync(Aborted);
+            _context.Response.ContentLength = bytes.Length;
+            Outcome = ProxyOutcome.Forwarded;
+            RecordHeaders();
+            await _context.Response.StartAsync(Aborted);
+            await _context.Response.Body.FlushAsync(Aborted);
+            var limit = Math.Min(bytes.Length, cutAfter ?? long.MaxValue);
+            for (var offset = 0; offset < limit; offset += chunkBytes)
+            {
+                await Task.Delay(interval, Aborted);
+                await WriteAsync(bytes.AsMemory(offset, (int)Math.Min(chunkBytes, limit - offset)));
+                await _context.Response.Body.FlushAsync(Aborted);
+            }
+
+            if (limit < bytes.Length)
+            {
+                // A reset discards what the client has not read yet: give it a moment to take what was sent.
+                await Task.Delay(250, Aborted);
+                Abort(ProxyOutcome.BodyCut);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Answers with <paramref name="status"/> and a body of <paramref name="length"/> filler bytes (<see cref="long.MaxValue"/>:
+    /// endless), streamed in 16 KiB pieces, with a Content-Length or chunked; stops when the client goes away.
+    /// <see cref="ProxyExchange.BodyBytes"/> then tells how much the client read before giving up.
+    /// </summary>
+    public async Task RespondStreamingAsync(int status, long length, bool chunked, string contentType)
+    {
+        Outcome = ProxyOutcome.Answered;
+        var response = _context.Response;
+        response.StatusCode = status;
+        response.ContentType = contentType;
+        response.Headers["Docker-Distribution-Api-Version"] = "registry/2.0";
+        if (!chunked && length != long.MaxValue)
+        {
+            response.ContentLength = length;
+        }
+
+        RecordHeaders();
+        var filler = new byte[16 * 1024];
+        Array.Fill(filler, (byte)'x');
+        for (long sent = 0; sent < length;)
+        {
+            var piece = (int)Math.Min(filler.Length, length - sent);
+            await WriteAsync(filler.AsMemory(0, piece));
+            sent += piece;
         }
     }
 
@@ -706,15 +883,41 @@ internal sealed class ProxyContext
         RecordHeaders();
         if (body.Length > 0 && !HttpMethods.IsHead(Request.Method))
         {
-            await response.Body.WriteAsync(body, Aborted);
+            await WriteAsync(body);
         }
     }
 
-    /// <summary>Resets the client's connection (no HTTP response at all).</summary>
+    /// <summary>Resets the client's connection (no HTTP response at all, or no more of it).</summary>
     public void Abort(ProxyOutcome outcome)
     {
         Outcome = outcome;
         _context.Abort();
+    }
+
+    private void CopyHeaders(HttpResponseMessage upstream)
+    {
+        var response = _context.Response;
+        response.StatusCode = (int)upstream.StatusCode;
+        foreach (var (name, values) in upstream.Headers.Concat(upstream.Content.Headers))
+        {
+            if (FaultProxy.IsHopByHop(name))
+            {
+                continue;
+            }
+
+            var rewritten = name.Equals("Location", StringComparison.OrdinalIgnoreCase) || name.Equals("WWW-Authenticate", StringComparison.OrdinalIgnoreCase)
+                ? values.Select(_proxy.RewriteUpstreamUrls).ToArray()
+                : values.ToArray();
+            response.Headers[name] = rewritten;
+        }
+    }
+
+    private async Task WriteAsync(ReadOnlyMemory<byte> bytes)
+    {
+        // Kestrel drops writes to a connection the client closed without failing them: stop as soon as it is gone.
+        Aborted.ThrowIfCancellationRequested();
+        await _context.Response.Body.WriteAsync(bytes, Aborted);
+        BodyBytes += bytes.Length;
     }
 
     private void RecordHeaders()

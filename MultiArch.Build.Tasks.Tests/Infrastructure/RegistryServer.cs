@@ -304,7 +304,8 @@ internal sealed class RegistryServer : IAsyncDisposable
         TryDeleteDirectory(RootDirectory);
     }
 
-    private static bool IsTrusted(X509Certificate2 root, X509Certificate? certificate, SslPolicyErrors errors)
+    /// <summary>True for a certificate that chains to <paramref name="root"/> and matches the name asked for.</summary>
+    internal static bool IsTrusted(X509Certificate2 root, X509Certificate? certificate, SslPolicyErrors errors)
     {
         if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
         {

@@ -282,6 +282,157 @@ public sealed class FaultProxyTests
         Assert.AreEqual("HEAD", proxy.ExchangesSince(mark).Single().Method);
     }
 
+    [TestMethod]
+    public async Task RequestHeaders_AreRecordedForEveryExchange()
+    {
+        var server = await TestRegistries.Basic;
+        await using var proxy = await FaultProxy.StartAsync(server, Cancel);
+        using var client = ProxyClient(proxy);
+        var auth = await server.GetAuthorizationAsync("any/repo", "pull", Cancel);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "v2/");
+        request.Headers.Authorization = auth;
+        request.Headers.Add("X-Test", "one");
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(MediaTypes.OciIndex));
+        (await client.SendAsync(request, Cancel)).Dispose();
+        proxy.When(_ => true, FaultAction.Reset, times: 1);
+        using var reset = new HttpRequestMessage(HttpMethod.Head, "v2/");
+        reset.Headers.Add("X-Test", "two");
+        await Assert.ThrowsAsync<HttpRequestException>(() => client.SendAsync(reset, Cancel));
+
+        var exchanges = proxy.Exchanges;
+        Assert.AreEqual(auth!.ToString(), exchanges[0].Request.Headers["Authorization"]);
+        Assert.AreEqual("one", exchanges[0].Request.Headers["X-Test"]);
+        Assert.AreEqual(MediaTypes.OciIndex, exchanges[0].Request.Headers["Accept"]);
+        Assert.AreEqual("registry/2.0", exchanges[0].Header("Docker-Distribution-Api-Version"), "response headers too");
+        Assert.AreEqual("two", exchanges[1].Request.Headers["X-Test"], "a reset request is recorded as well");
+    }
+
+    [TestMethod]
+    public async Task ExpireToken_MakesTheRegistryRefuseTheTokenWithItsOwnChallenge()
+    {
+        var server = await TestRegistries.Token;
+        var repository = TestNames.Repository("proxy-expire");
+        await SkopeoPusher.PushAsync(server, repository, "1", TestImages.Image(TestImages.LinuxAmd64, "expire"), Cancel);
+        await using var proxy = await FaultProxy.StartAsync(server, Cancel);
+        using var client = ProxyClient(proxy);
+        var auth = await server.GetAuthorizationAsync(repository, "pull", Cancel);
+        proxy.When(r => r.Path.EndsWith("/tags/list", StringComparison.Ordinal), FaultAction.ExpireToken, times: 1);
+
+        using var expired = await SendAsync(client, HttpMethod.Get, $"v2/{repository}/tags/list", auth);
+        using var fine = await SendAsync(client, HttpMethod.Get, $"v2/{repository}/tags/list", auth);
+
+        Assert.AreEqual(HttpStatusCode.Unauthorized, expired.StatusCode);
+        var challenge = expired.Headers.WwwAuthenticate.ToString();
+        StringAssert.Contains(challenge, "error=\"invalid_token\"");
+        StringAssert.Contains(challenge, $"realm=\"{server.TokenServer!.Realm}\"");
+        Assert.AreEqual(HttpStatusCode.OK, fine.StatusCode);
+        Assert.AreEqual(401, proxy.Exchanges[0].UpstreamStatus, "the registry itself refused it");
+    }
+
+    [TestMethod]
+    public async Task RewriteRealm_PointsTheChallengeElsewhere_AndRedirect_AnswersWithALocation()
+    {
+        var server = await TestRegistries.Token;
+        await using var proxy = await FaultProxy.StartAsync(server, Cancel);
+        using var client = ProxyClient(proxy);
+        proxy.When(r => r.Path == "/v2/", FaultAction.RewriteRealm(realm => realm.Replace("http://127.0.0.1:", "https://localhost:", StringComparison.Ordinal)));
+        proxy.When(r => r.IsBlob, FaultAction.Redirect(r => "http://127.0.0.1:9/storage" + r.Path, 307));
+
+        using var challenged = await SendAsync(client, HttpMethod.Get, "v2/", null);
+        using var redirected = await SendAsync(client, HttpMethod.Get, "v2/a/blobs/sha256:" + new string('0', 64), null);
+
+        StringAssert.Contains(challenged.Headers.WwwAuthenticate.ToString(), $"realm=\"https://localhost:{server.TokenServer!.Realm.Port}/token\"");
+        Assert.AreEqual(ProxyOutcome.Rewritten, proxy.Exchanges[0].Outcome);
+        Assert.AreEqual(HttpStatusCode.TemporaryRedirect, redirected.StatusCode);
+        Assert.AreEqual("http://127.0.0.1:9/storage/v2/a/blobs/sha256:" + new string('0', 64), redirected.Headers.Location!.ToString());
+        Assert.IsNull(proxy.Exchanges[1].UpstreamStatus, "a redirect never reaches the registry");
+    }
+
+    [TestMethod]
+    public async Task SlowBody_HeadersAtOnce_BodyTrickles_CutBody_EndsItEarly()
+    {
+        var server = await TestRegistries.Open;
+        var repository = TestNames.Repository("proxy-slow");
+        var image = TestImages.Image(TestImages.LinuxAmd64, "slow");
+        await SkopeoPusher.PushAsync(server, repository, "1", image, Cancel);
+        await using var proxy = await FaultProxy.StartAsync(server, Cancel);
+        using var client = ProxyClient(proxy);
+        var chunks = (image.Manifest.Length + 99) / 100;
+        proxy.When(r => r.Is("GET", "/manifests/"), FaultAction.SlowBody(TimeSpan.FromMilliseconds(600 / chunks), 100), times: 1);
+        proxy.When(r => r.Is("GET", "/manifests/"), FaultAction.CutBody(0.5), times: 1);
+
+        client.DefaultRequestHeaders.Accept.Add(new MediaTypeWithQualityHeaderValue(MediaTypes.OciManifest));
+        var stopwatch = Stopwatch.StartNew();
+        using (var slow = await client.GetAsync($"v2/{repository}/manifests/1", HttpCompletionOption.ResponseHeadersRead, Cancel))
+        {
+            var headers = stopwatch.Elapsed;
+            CollectionAssert.AreEqual(image.Manifest, await slow.Content.ReadAsByteArrayAsync(Cancel));
+            Assert.IsLessThan(TimeSpan.FromMilliseconds(400), headers, "the headers come at once");
+            Assert.IsGreaterThan(TimeSpan.FromMilliseconds(500), stopwatch.Elapsed, "the body trickles");
+        }
+
+        using var cut = await client.GetAsync($"v2/{repository}/manifests/1", HttpCompletionOption.ResponseHeadersRead, Cancel);
+        Assert.AreEqual(image.Manifest.Length, cut.Content.Headers.ContentLength, "the full length is announced");
+        await Assert.ThrowsAsync<HttpRequestException>(() => cut.Content.ReadAsByteArrayAsync(Cancel));
+        var exchange = proxy.Exchanges[1];
+        Assert.AreEqual(ProxyOutcome.BodyCut, exchange.Outcome);
+        Assert.AreEqual(image.Manifest.Length / 2, exchange.BodyBytes);
+    }
+
+    [TestMethod]
+    public async Task HugeBody_StopsWhenTheClientStopsReading()
+    {
+        var server = await TestRegistries.Open;
+        await using var proxy = await FaultProxy.StartAsync(server, Cancel);
+        using var client = ProxyClient(proxy);
+        proxy.When(_ => true, FaultAction.HugeBody(500, long.MaxValue), times: 1);
+        proxy.When(_ => true, FaultAction.HugeBody(500, 200_000, chunked: false), times: 1);
+
+        using (var endless = await client.GetAsync("v2/", HttpCompletionOption.ResponseHeadersRead, Cancel))
+        {
+            Assert.AreEqual(HttpStatusCode.InternalServerError, endless.StatusCode);
+            var stream = await endless.Content.ReadAsStreamAsync(Cancel);
+            var buffer = new byte[64 * 1024];
+            await stream.ReadAtLeastAsync(buffer, buffer.Length, cancellationToken: Cancel);
+        }
+
+        using var fixedLength = await client.GetAsync("v2/", Cancel);
+        Assert.AreEqual(200_000, (await fixedLength.Content.ReadAsByteArrayAsync(Cancel)).Length);
+
+        await WaitForAsync(() => proxy.Exchanges.Count == 2);
+        Assert.IsLessThan(64L * 1024 * 1024, proxy.Exchanges[0].BodyBytes, "the endless body stopped when the client let go");
+        Assert.AreEqual(ProxyOutcome.Failed, proxy.Exchanges[0].Outcome);
+        Assert.AreEqual(200_000, proxy.Exchanges[1].BodyBytes);
+    }
+
+    [TestMethod]
+    public async Task Https_ProxyHasItsOwnCa_TheDefaultClientRefusesIt()
+    {
+        var server = await TestRegistries.Open;
+        await using var proxy = await FaultProxy.StartHttpsAsync(server, Cancel);
+        Assert.AreEqual("https", proxy.BaseUri.Scheme);
+
+        using (var trusting = new HttpClient(proxy.CreateTrustingHandler()) { BaseAddress = proxy.BaseUri })
+        {
+            using var response = await trusting.GetAsync("v2/", Cancel);
+            Assert.AreEqual(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        using var plain = new HttpClient { BaseAddress = proxy.BaseUri };
+        var ex = await Assert.ThrowsAsync<HttpRequestException>(() => plain.GetAsync("v2/", Cancel));
+        Assert.AreEqual(HttpRequestError.SecureConnectionError, ex.HttpRequestError);
+    }
+
+    private async Task WaitForAsync(Func<bool> condition)
+    {
+        var stopwatch = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.IsLessThan(TimeSpan.FromSeconds(10), stopwatch.Elapsed, "timed out waiting");
+            await Task.Delay(20, Cancel);
+        }
+    }
+
     private static HttpClient ProxyClient(FaultProxy proxy) =>
         new(new SocketsHttpHandler { AllowAutoRedirect = false }) { BaseAddress = proxy.BaseUri, Timeout = TimeSpan.FromSeconds(30) };
 
