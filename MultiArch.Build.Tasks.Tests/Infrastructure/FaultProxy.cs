@@ -858,6 +858,12 @@ internal sealed class ProxyContext
             var piece = (int)Math.Min(filler.Length, length - sent);
             await WriteAsync(filler.AsMemory(0, piece));
             sent += piece;
+            if (sent % (256 * 1024) == 0)
+            {
+                // Kestrel completes writes to a connection the client dropped without waiting; pausing now and then
+                // lets the abort arrive, so BodyBytes stays close to what the client took.
+                await Task.Delay(1, Aborted);
+            }
         }
     }
 
