@@ -141,13 +141,18 @@ internal sealed class CredentialHelpers : IDisposable
     public string Script(string name, string body)
     {
         var path = Path.Combine(Directory, "docker-credential-" + name);
+        WriteScript(path, body);
+        return path;
+    }
+
+    /// <summary>Writes an executable <c>/bin/sh</c> script with <paramref name="body"/> at <paramref name="path"/>.</summary>
+    public static void WriteScript(string path, string body)
+    {
         File.WriteAllText(path, "#!/bin/sh\n" + body.Replace("\r\n", "\n", StringComparison.Ordinal) + "\n", new UTF8Encoding(false));
         if (!OperatingSystem.IsWindows())
         {
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute);
         }
-
-        return path;
     }
 
     /// <summary>Writes <c>config.json</c> into <see cref="ConfigDirectory"/>.</summary>

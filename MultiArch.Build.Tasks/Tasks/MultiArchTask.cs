@@ -33,6 +33,9 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
     /// <summary>Test seam: the innermost HTTP handler.</summary>
     internal Func<HttpMessageHandler>? TransportFactory { get; set; }
 
+    /// <summary>Test seam: adjusts the settings last (short retry delays, a small Retry-After limit).</summary>
+    internal Func<RegistrySettings, RegistrySettings>? ConfigureSettings { get; set; }
+
     public void Cancel() => _cancellation.Cancel();
 
     public override bool Execute()
@@ -110,11 +113,12 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
             settings = settings with { MaxConcurrency = MaxParallelism };
         }
 
-        return settings with
+        settings = settings with
         {
             TrustedRealmHosts = RegistrySettings.SplitList(TrustedRealms, ';', ','),
             TransportFactory = TransportFactory,
         };
+        return ConfigureSettings?.Invoke(settings) ?? settings;
     }
 
     private AuthCache SharedAuthCache()
