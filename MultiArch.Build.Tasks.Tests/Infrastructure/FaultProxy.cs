@@ -63,6 +63,13 @@ internal sealed class FaultProxy : IAsyncDisposable
     /// <summary>True when the proxy speaks HTTPS (with its own test CA: <see cref="CreateTrustingHandler"/>).</summary>
     public bool IsTls => _ca is not null;
 
+    /// <summary>
+    /// When set, the realm of every relayed <c>WWW-Authenticate</c> challenge is replaced by what this makes of it (after
+    /// upstream URLs were rewritten): a token service moved to another host, port or scheme for every request, whatever
+    /// rules fire. <see cref="FaultAction.RewriteRealm"/> does it for chosen requests.
+    /// </summary>
+    public Func<string, string>? RealmRewrite { get; set; }
+
     /// <summary>Where requests go: <c>http(s)://127.0.0.1:PORT</c>.</summary>
     public Uri Upstream { get; }
 
@@ -678,7 +685,10 @@ internal sealed class FaultAction
     /// scheme): what <paramref name="realm"/> makes of the realm as the client would have seen it.
     /// </summary>
     public static FaultAction RewriteRealm(Func<string, string> realm) =>
-        RewriteHeader("WWW-Authenticate", value => value is null ? null : Regex.Replace(value, "realm=\"([^\"]*)\"", m => $"realm=\"{realm(m.Groups[1].Value)}\"", RegexOptions.CultureInvariant));
+        RewriteHeader("WWW-Authenticate", value => value is null ? null : ReplaceRealm(value, realm));
+
+    internal static string ReplaceRealm(string challenge, Func<string, string> realm) =>
+        Regex.Replace(challenge, "realm=\"([^\"]*)\"", m => $"realm=\"{realm(m.Groups[1].Value)}\"", RegexOptions.CultureInvariant);
 
     /// <summary>Forwards; the headers come at once, the body in <paramref name="chunkBytes"/> pieces every <paramref name="interval"/>.</summary>
     public static FaultAction SlowBody(TimeSpan interval, int chunkBytes = 64) =>
@@ -914,6 +924,11 @@ internal sealed class ProxyContext
             var rewritten = name.Equals("Location", StringComparison.OrdinalIgnoreCase) || name.Equals("WWW-Authenticate", StringComparison.OrdinalIgnoreCase)
                 ? values.Select(_proxy.RewriteUpstreamUrls).ToArray()
                 : values.ToArray();
+            if (_proxy.RealmRewrite is { } realm && name.Equals("WWW-Authenticate", StringComparison.OrdinalIgnoreCase))
+            {
+                rewritten = [.. rewritten.Select(value => FaultAction.ReplaceRealm(value, realm))];
+            }
+
             response.Headers[name] = rewritten;
         }
     }

@@ -32,15 +32,16 @@ internal static class ReliabilityKit
     }
 
     /// <summary>
-    /// A second proxy in front of the registry's token server, and a rule on <paramref name="registryProxy"/> that points
-    /// every challenge's realm at it: <paramref name="host"/> (<c>127.0.0.1</c>: the registry's own host, another port;
-    /// <c>localhost</c>: another host name). The token proxy records every token request and its headers.
+    /// A second proxy in front of the registry's token server, and <paramref name="registryProxy"/> set to point every
+    /// challenge's realm at it (<see cref="FaultProxy.RealmRewrite"/>, so fault rules still fire): <paramref name="host"/>
+    /// (<c>127.0.0.1</c>: the registry's own host, another port; <c>localhost</c>: another host name). The token proxy
+    /// records every token request and its headers.
     /// </summary>
     public static async Task<FaultProxy> ProxyTokenServiceAsync(FaultProxy registryProxy, string host = "127.0.0.1", CancellationToken cancellationToken = default)
     {
         var realm = registryProxy.Registry?.TokenServer?.Realm ?? throw new ArgumentException("The proxy's registry has no token server.", nameof(registryProxy));
         var tokenProxy = await FaultProxy.StartAsync(new Uri(realm.GetLeftPart(UriPartial.Authority)), cancellationToken: cancellationToken);
-        registryProxy.When(_ => true, FaultAction.RewriteRealm(_ => $"http://{host}:{tokenProxy.Port}/token"), name: "realm -> token proxy");
+        registryProxy.RealmRewrite = _ => $"http://{host}:{tokenProxy.Port}/token";
         return tokenProxy;
     }
 

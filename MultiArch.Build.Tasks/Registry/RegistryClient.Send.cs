@@ -301,24 +301,31 @@ internal sealed partial class RegistryClient
         _ => ex.Code is "MULTIARCH1001" or "MULTIARCH1008" or "MULTIARCH1015" or "MULTIARCH2005",
     };
 
+    /// <summary>
+    /// After a PUT whose outcome is unknown: the reference read back. Pointing at these bytes, the PUT succeeded after all.
+    /// Otherwise the failure stands as <c>MULTIARCH1017</c>: the reference points where it did or at these bytes (a
+    /// registry may show a write late), which the message says, with what reading it back found.
+    /// </summary>
     private async Task CheckAppliedAsync(ImageReference target, ManifestContent content, MultiArchException failure, CancellationToken cancellationToken)
     {
-        Descriptor? now;
+        string found;
         try
         {
-            now = await HeadManifestAsync(target, cancellationToken);
+            var now = await HeadManifestAsync(target, cancellationToken);
+            if (now?.Digest == content.Digest)
+            {
+                _log.Message(LogLevel.Low, $"MultiArch: PUT {target} failed ({failure.Code}), but the registry applied it: {target} points at {content.Digest}.");
+                return;
+            }
+
+            found = now is null ? "found nothing there" : $"found {now.Digest}";
         }
         catch (MultiArchException check)
         {
-            throw MultiArchException.Create(new AggregateException(failure, check), MessageId.PutOutcomeUnknown, target, content.Digest, $"{failure.Code}: {failure.Message}", $"{check.Code}: {check.Message}");
+            found = $"failed too ({check.Code}: {check.Message})";
         }
 
-        if (now?.Digest != content.Digest)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
-        }
-
-        _log.Message(LogLevel.Low, $"MultiArch: PUT {target} failed ({failure.Code}), but the registry applied it: {target} points at {content.Digest}.");
+        throw MultiArchException.Create(failure, MessageId.PutOutcomeUnknown, target, content.Digest, $"{failure.Code}: {failure.Message}", found);
     }
 
     private static string PathOnly(RegistryRequest request)
