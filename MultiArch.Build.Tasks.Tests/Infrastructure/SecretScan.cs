@@ -19,9 +19,11 @@ internal static class SecretScan
     private static readonly byte[] s_endOfCentralDirectory = "PK\u0005\u0006"u8.ToArray();
 
     /// <summary>
-    /// The password as UTF-8 and UTF-16, base64 of the password and of <c>user:password</c> (a Basic header, a docker
+    /// The password as UTF-8 and UTF-16, URL-encoded (as in a query or a form), JSON-escaped (System.Text.Json's default
+    /// escapes <c>+</c>, <c>&amp;</c> …), base64 of the password and of <c>user:password</c> (a Basic header, a docker
     /// config <c>auth</c>), and the password's base64 at each of the three byte alignments with the characters that depend
-    /// on neighbouring bytes cut off, which finds it inside any base64 text that encodes it.
+    /// on neighbouring bytes cut off, which finds it inside any base64 text that encodes it. Forms equal to the plain
+    /// password are left out (a canary with <c>+ / = &amp; %</c> makes them all differ).
     /// </summary>
     public static IReadOnlyList<SecretForm> FormsOf(string password, string user)
     {
@@ -33,6 +35,19 @@ internal static class SecretScan
             new("base64(password)", Encoding.ASCII.GetBytes(Convert.ToBase64String(bytes))),
             new("base64(user:password)", Encoding.ASCII.GetBytes(Convert.ToBase64String(Encoding.UTF8.GetBytes(user + ":" + password)))),
         ];
+        foreach (var (name, text) in new[]
+        {
+            ("the password URL-encoded", Uri.EscapeDataString(password)),
+            ("the password form-encoded", System.Net.WebUtility.UrlEncode(password)),
+            ("the password JSON-escaped", System.Text.Json.JsonSerializer.Serialize(password)[1..^1]),
+        })
+        {
+            if (text != password && forms.All(f => !f.Bytes.AsSpan().SequenceEqual(Encoding.UTF8.GetBytes(text))))
+            {
+                forms.Add(new SecretForm(name, Encoding.UTF8.GetBytes(text)));
+            }
+        }
+
         for (var offset = 0; offset < 3; offset++)
         {
             var padded = new byte[offset + bytes.Length + 2];
@@ -76,6 +91,25 @@ internal static class SecretScan
         }
 
         return parts;
+    }
+
+    /// <summary>Each of <paramref name="secrets"/> (issued tokens …) as one form, named <paramref name="what"/> and its index.</summary>
+    public static IEnumerable<SecretForm> Plain(string what, IEnumerable<string> secrets) =>
+        secrets.Select((secret, i) => new SecretForm($"{what} #{i + 1}", Encoding.UTF8.GetBytes(secret)));
+
+    /// <summary>
+    /// The offsets of <paramref name="secret"/> in <paramref name="bytes"/> that are not MSBuild's own record of the
+    /// environment variable <paramref name="variable"/>: the name, then (within a few bytes: a length prefix in a binary
+    /// log, <c> = </c> on a console) the value.
+    /// </summary>
+    public static IReadOnlyList<int> NotAfterVariable(byte[] bytes, string secret, string variable)
+    {
+        var name = Encoding.UTF8.GetBytes(variable);
+        return [.. Occurrences(bytes, Encoding.UTF8.GetBytes(secret)).Where(offset =>
+        {
+            var from = Math.Max(0, offset - name.Length - 8);
+            return bytes.AsSpan(from, offset - from).IndexOf(name) < 0;
+        })];
     }
 
     /// <summary>Every (form, part, offset) where a form occurs, as readable lines; empty when none does.</summary>

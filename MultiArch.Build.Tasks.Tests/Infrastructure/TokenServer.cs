@@ -85,6 +85,7 @@ internal sealed class TokenServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly TestCertificate _signer;
     private readonly ConcurrentQueue<TokenRequest> _requests = new();
+    private readonly ConcurrentQueue<string> _issued = new();
     private readonly ConcurrentDictionary<string, string> _refreshTokens = new(StringComparer.Ordinal);
 
     private TokenServer(WebApplication app, TestCertificate signer, TokenServerOptions options)
@@ -108,6 +109,9 @@ internal sealed class TokenServer : IAsyncDisposable
 
     /// <summary>A snapshot of every request so far, oldest first.</summary>
     public IReadOnlyList<TokenRequest> Requests => [.. _requests];
+
+    /// <summary>Every token issued so far (secrets too: the secret scans look for them in logs).</summary>
+    public IReadOnlyList<string> IssuedTokens => [.. _issued];
 
     /// <summary>
     /// How many recorded requests asked for <paramref name="scope"/>, e.g. <c>repository:a/b:pull,push</c>. Type and name
@@ -268,6 +272,7 @@ internal sealed class TokenServer : IAsyncDisposable
 
         var access = Grant(user, scopes);
         var token = CreateJwt(user, access, now);
+        _issued.Enqueue(token);
         string? refreshToken = null;
         if (issueRefreshToken)
         {
