@@ -314,6 +314,67 @@ public sealed class AuthSecurityTests
         Assert.IsFalse(handler.Requests.Any(r => r.Uri.Scheme == "http"), "nothing over plain HTTP");
     }
 
+    // ---------------------------------------------------------------- what the client writes down
+
+    [TestMethod]
+    [DataRow(RegistryMode.Basic, "right", DisplayName = "Basic, accepted")]
+    [DataRow(RegistryMode.Basic, "wrong", DisplayName = "Basic, refused")]
+    [DataRow(RegistryMode.Token, "right", DisplayName = "token, accepted")]
+    [DataRow(RegistryMode.Token, "wrong", DisplayName = "token, refused")]
+    [DataRow(RegistryMode.Token, "realm", DisplayName = "token, realm not trusted")]
+    [DataRow(RegistryMode.Token, "expired", DisplayName = "token, expired mid-operation")]
+    public async Task EveryAuthPath_LogLinesAndExceptionTexts_HoldNoSecret(RegistryMode mode, string path)
+    {
+        var server = await TestRegistries.Get(mode);
+        var repository = TestNames.Repository("auth-scan");
+        var proxy = await ProxyAsync(server);
+        var environment = TestClients.Environment(proxy);
+        var password = path == "wrong" ? "wrong+" + Guid.NewGuid().ToString("N") + "/=&%" : server.Password!;
+        environment["MULTIARCH_REGISTRY_PASSWORD"] = password;
+        FaultProxy? tokens = null;
+        if (path == "realm")
+        {
+            tokens = await ReliabilityKit.ProxyTokenServiceAsync(proxy, "localhost", Cancel);
+            _disposables.Add(tokens);
+        }
+
+        if (path == "expired")
+        {
+            proxy.When(r => r.Is("PUT", "/manifests/"), FaultAction.ExpireToken, times: 1);
+        }
+
+        var log = new RecordingLog();
+        var texts = new List<string>();
+        using (var client = ReliabilityKit.Client(proxy, log, environment: environment))
+        {
+            var image = TestImages.Image(TestImages.LinuxAmd64, "scan");
+            var target = ImageReference.Parse(proxy.Reference(repository, "1"));
+            try
+            {
+                foreach (var blob in image.Blobs)
+                {
+                    await client.UploadBlobAsync(target, blob.Bytes, Cancel);
+                }
+
+                await client.PutManifestAsync(target, Oci.ManifestContent.Parse(image.Manifest, image.MediaType, target.ToString()), Cancel);
+                await client.GetManifestAsync(target, Cancel);
+                Assert.IsTrue(path is "right" or "expired", $"{path} should have failed");
+            }
+            catch (MultiArchException ex)
+            {
+                Assert.IsTrue(path is "wrong" or "realm", ex.ToString());
+                texts.Add(ex.ToString());
+            }
+        }
+
+        var secrets = SecretScan.FormsOf(password, server.Username!).Concat(SecretScan.Plain("an issued token", server.TokenServer?.IssuedTokens ?? [])).ToList();
+        var parts = texts.Select((t, i) => new ScannedPart($"exception {i + 1}", System.Text.Encoding.UTF8.GetBytes(t)))
+            .Append(new ScannedPart("the client's log, every level", System.Text.Encoding.UTF8.GetBytes(string.Join('\n', log.Lines))));
+        var findings = SecretScan.Find(parts, secrets);
+        Assert.IsEmpty(findings, string.Join("; ", findings));
+        Assert.IsTrue(log.Lines.Any(l => l.Contains("MultiArch: ", StringComparison.Ordinal)), "the client logged its requests");
+    }
+
     // ---------------------------------------------------------------- helpers
 
     private async Task<(RegistryServer Server, string Repository, TestImage Image)> SeedTokenRegistryAsync(string name)
