@@ -86,24 +86,15 @@ public sealed class ImageReferenceTests
         Assert.AreEqual("latest", ImageReference.Parse("r.io/app").ReferenceForApi);
     }
 
+    private const int Seed = 20261127;
+
     /// <summary>A seeded property test: random inputs never crash the parser, and what it accepts round-trips.</summary>
     [TestMethod]
     public void HundredThousandGeneratedInputsNeverCrash()
     {
-        const int Seed = 20261127;
-        var random = new Random(Seed);
-        const string Alphabet = "abcz019AZ:/@._-+%?#[] \t\u00e9\u0000sha256";
         var accepted = 0;
-        for (var i = 0; i < 100_000; i++)
+        foreach (var input in Generated(Seed, 100_000))
         {
-            var length = random.Next(0, 40);
-            var chars = new char[length];
-            for (var j = 0; j < length; j++)
-            {
-                chars[j] = Alphabet[random.Next(Alphabet.Length)];
-            }
-
-            var input = i % 10 == 0 ? "reg.io/" + new string(chars) : new string(chars);
             try
             {
                 if (ImageReference.TryParse(input, out var reference, out var reason))
@@ -123,5 +114,92 @@ public sealed class ImageReferenceTests
         }
 
         Assert.IsGreaterThan(100, accepted, "the generator should also produce valid references");
+    }
+
+    /// <summary>
+    /// The same 100,000 inputs, the invalid ones given to the tasks as the image to inspect, the push target and a
+    /// source image: each fails with one coded error, and not one request is sent (the transport, the only way to the
+    /// network, counts them).
+    /// </summary>
+    [TestMethod]
+    public void GeneratedInvalidReferences_FailTheTasksBeforeAnyNetworkCall()
+    {
+        var requests = new CountingHandler();
+        Func<HttpMessageHandler> transport = () => requests;
+        var engine = new Infrastructure.FakeBuildEngine();
+        // Invalid as the tasks see them: they trim their inputs (" a/b" is valid there), and item metadata is
+        // MSBuild-unescaped ("a:%6A" is "a:j").
+        static string Unescaped(string value) => System.Text.RegularExpressions.Regex.Replace(value, "%([0-9A-Fa-f]{2})", m => ((char)Convert.ToInt32(m.Groups[1].Value, 16)).ToString());
+        var invalid = Generated(Seed, 100_000)
+            .Where(input => !ImageReference.TryParse(input, out _) && !ImageReference.TryParse(input.Trim(), out _) && !ImageReference.TryParse(Unescaped(input).Trim(), out _))
+            .ToList();
+        var sent = new List<string>();
+        var codes = new Dictionary<string, int>(StringComparer.Ordinal);
+        var tasks = 0;
+        foreach (var (input, i) in invalid.Select((input, i) => (input, i)))
+        {
+            Build.Tasks.Tasks.MultiArchTask task = (i % 3) switch
+            {
+                0 => new Build.Tasks.Tasks.InspectImageManifest { Image = input },
+                1 => new Build.Tasks.Tasks.PushManifestList { Platforms = "linux/amd64", Template = "127.0.0.1:1/app:ARCH", Target = input },
+                _ => new Build.Tasks.Tasks.PushManifestList { Sources = [new Microsoft.Build.Utilities.TaskItem("linux/amd64", new Dictionary<string, string> { ["Image"] = input })], Target = "127.0.0.1:1/app:1" },
+            };
+            task.BuildEngine = engine;
+            task.TransportFactory = transport;
+            task.ConfigureSettings = settings => settings with { MaxRetries = 0 };
+            task.Environment = _ => null;
+            var errors = engine.Errors.Count;
+            var before = requests.Count;
+            if (task.Execute() || engine.Errors.Count != errors + 1)
+            {
+                Assert.Fail($"seed {Seed}, input '{input}': expected one coded error from {task.GetType().Name}, got {engine.Errors.Count - errors}: {engine.AllText}");
+            }
+
+            if (requests.Count != before)
+            {
+                sent.Add($"{task.GetType().Name} '{input}'");
+            }
+
+            var code = engine.Errors[^1].Code;
+            codes[code] = codes.GetValueOrDefault(code) + 1;
+            tasks++;
+        }
+
+        Assert.AreEqual(0, requests.Count, $"no request may be sent; sent for: {string.Join("; ", sent.Take(20))}");
+        Assert.IsGreaterThan(90_000, tasks);
+        Assert.IsFalse(codes.ContainsKey("MULTIARCH4000"), "no unexpected errors: " + string.Join(", ", codes.Select(c => $"{c.Key} x{c.Value}")));
+        Assert.IsTrue(codes.Keys.All(c => c.StartsWith("MULTIARCH", StringComparison.Ordinal)), string.Join(", ", codes.Keys));
+    }
+
+    /// <summary>Counts the requests that reach the network, and refuses them (shared by every task: disposing it changes nothing).</summary>
+    private sealed class CountingHandler : HttpMessageHandler
+    {
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _count);
+            throw new HttpRequestException("no request may be sent for an invalid reference");
+        }
+    }
+
+    /// <summary>Random strings over an alphabet of reference characters and troublemakers; every tenth behind a registry.</summary>
+    private static IEnumerable<string> Generated(int seed, int count)
+    {
+        var random = new Random(seed);
+        const string Alphabet = "abcz019AZ:/@._-+%?#[] \t\u00e9\u0000sha256";
+        for (var i = 0; i < count; i++)
+        {
+            var length = random.Next(0, 40);
+            var chars = new char[length];
+            for (var j = 0; j < length; j++)
+            {
+                chars[j] = Alphabet[random.Next(Alphabet.Length)];
+            }
+
+            yield return i % 10 == 0 ? "reg.io/" + new string(chars) : new string(chars);
+        }
     }
 }
