@@ -312,6 +312,21 @@ public sealed class AuthSecurityTests
         Assert.IsNull(puts[0].Authorization, "port 8443 is another origin");
         Assert.AreEqual("Basic", puts[1].Authorization, "https://registry.test:443 is the registry's own origin");
         Assert.IsFalse(handler.Requests.Any(r => r.Uri.Scheme == "http"), "nothing over plain HTTP");
+
+        // A registry on a port of its own: the same host on the default port is another origin.
+        var onPort = new ScriptedRegistry("registry.test", 8443) { UploadLocation = "https://registry.test/v2/app/blobs/uploads/u4" };
+        using var portClient = new RegistryClient(settings with { TransportFactory = () => onPort });
+        await portClient.UploadBlobAsync(ImageReference.Parse("registry.test:8443/app:1"), "four"u8.ToArray(), Cancel);
+        Assert.IsNull(onPort.Requests.Single(r => r.Method == "PUT").Authorization, "https://registry.test (443) is not https://registry.test:8443");
+
+        // Even a registry listed as insecure (so plain HTTP may be followed) keeps its credentials off another scheme.
+        var insecure = new ScriptedRegistry("registry.test") { UploadLocation = "http://registry.test/v2/app/blobs/uploads/u5" };
+        var insecureSettings = settings with { TransportFactory = () => insecure, InsecureRegistries = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "registry.test" } };
+        using var insecureClient = new RegistryClient(insecureSettings);
+        await insecureClient.UploadBlobAsync(target, "five"u8.ToArray(), Cancel);
+        var plainPut = insecure.Requests.Single(r => r.Method == "PUT");
+        Assert.AreEqual("http", plainPut.Uri.Scheme);
+        Assert.IsNull(plainPut.Authorization, "http://registry.test is not https://registry.test: no credentials in clear text");
     }
 
     // ---------------------------------------------------------------- what the client writes down
@@ -419,7 +434,7 @@ public sealed class AuthSecurityTests
     }
 
     /// <summary>An HTTPS registry on the default port, scripted: Basic challenges, uploads handed out at <see cref="UploadLocation"/>.</summary>
-    private sealed class ScriptedRegistry(string host) : HttpMessageHandler
+    private sealed class ScriptedRegistry(string host, int port = 443) : HttpMessageHandler
     {
         public string UploadLocation { get; set; } = string.Empty;
 
@@ -439,7 +454,7 @@ public sealed class AuthSecurityTests
                 return Task.FromResult(response);
             }
 
-            if (request.Headers.Authorization is null && uri.Port == 443)
+            if (request.Headers.Authorization is null && uri.Port == port)
             {
                 response.StatusCode = HttpStatusCode.Unauthorized;
                 response.Headers.WwwAuthenticate.Add(new AuthenticationHeaderValue("Basic", "realm=\"scripted\""));
