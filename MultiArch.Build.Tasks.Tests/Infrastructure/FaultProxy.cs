@@ -49,6 +49,7 @@ internal sealed class FaultProxy : IAsyncDisposable
     private readonly List<FaultRule> _rules = [];
     private readonly ConcurrentQueue<ProxyExchange> _exchanges = new();
     private int _sequence;
+    private int _handling;
 
     private FaultProxy(WebApplication app, Uri upstream, HttpMessageHandler upstreamHandler, RegistryServer? registry, TestCertificate? ca)
     {
@@ -83,8 +84,23 @@ internal sealed class FaultProxy : IAsyncDisposable
 
     public Uri BaseUri => new($"{(IsTls ? "https" : "http")}://{Host}/");
 
-    /// <summary>Every exchange finished so far, in arrival order.</summary>
-    public IReadOnlyList<ProxyExchange> Exchanges => [.. _exchanges.OrderBy(e => e.Sequence)];
+    /// <summary>
+    /// Every exchange finished so far, in arrival order. A client can see a reset (or the end of a response) a moment
+    /// before the proxy records the exchange: exchanges still being handled are waited for, up to two seconds.
+    /// </summary>
+    public IReadOnlyList<ProxyExchange> Exchanges
+    {
+        get
+        {
+            var clock = Stopwatch.StartNew();
+            while (Volatile.Read(ref _handling) > 0 && clock.Elapsed < TimeSpan.FromSeconds(2))
+            {
+                Thread.Sleep(5);
+            }
+
+            return [.. _exchanges.OrderBy(e => e.Sequence)];
+        }
+    }
 
     /// <summary>A mark for <see cref="ExchangesSince"/>: the sequence number the next request will get.</summary>
     public int Mark => Volatile.Read(ref _sequence) + 1;
@@ -216,6 +232,7 @@ internal sealed class FaultProxy : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
+        Interlocked.Increment(ref _handling);
         var sequence = Interlocked.Increment(ref _sequence);
         var request = ProxyRequest.From(context.Request);
         var stopwatch = Stopwatch.StartNew();
@@ -247,6 +264,7 @@ internal sealed class FaultProxy : IAsyncDisposable
             {
                 BodyBytes = exchange.BodyBytes,
             });
+            Interlocked.Decrement(ref _handling);
         }
     }
 
