@@ -730,8 +730,8 @@ internal sealed class RegistryCapabilityTester
 
         private string Tag(string suffix) => _tagPrefix + suffix;
 
-        /// <summary>The tag as the table shows it: <c>…-docker</c> (the heading names the run's prefix).</summary>
-        private static string Short(string suffix) => "…-" + suffix;
+        /// <summary>The tag as the table shows it: <c>...-docker</c> (the heading names the run's prefix).</summary>
+        private static string Short(string suffix) => "...-" + suffix;
 
         /// <summary>At least two PATCH requests per blob, however small.</summary>
         private static int ChunkSize(byte[] blob) => Math.Max(1, (blob.Length + 2) / 3);

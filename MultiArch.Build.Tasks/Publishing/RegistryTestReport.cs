@@ -124,13 +124,26 @@ internal sealed record RegistryTestReport(
         text.Append(CultureInfo.InvariantCulture, $"  * required (ContainerRegistryTestRequire): {(Required.Count == 0 ? "none" : string.Join(", ", Required))}\n");
         text.Append(LeftBehind.Count == 0
             ? "Left behind: nothing.\n"
-            : $"Left behind ({LeftBehind.Count}{(CleanupRequested ? string.Empty : ", ContainerRegistryTestCleanup is false")}): {string.Join(", ", LeftBehind)}\n");
+            : $"Left behind ({LeftBehind.Count}{(CleanupRequested ? string.Empty : ", ContainerRegistryTestCleanup is false")}): {Summarize(LeftBehind)}\n");
         if (FoundBefore.Count > 0)
         {
             text.Append(CultureInfo.InvariantCulture, $"Left by earlier runs ({FoundBefore.Count}): {string.Join(", ", FoundBefore)}\n");
         }
 
         return text.ToString().TrimEnd('\n');
+    }
+
+    /// <summary>
+    /// References for a log line: every tag by name, and untagged manifests (<c>repository@digest</c>) counted per
+    /// repository; the JSON report lists each.
+    /// </summary>
+    public static string Summarize(IReadOnlyList<string> references)
+    {
+        var tags = references.Where(r => !r.Contains('@', StringComparison.Ordinal));
+        var untagged = references.Where(r => r.Contains('@', StringComparison.Ordinal))
+            .GroupBy(r => r[..r.IndexOf('@', StringComparison.Ordinal)], StringComparer.Ordinal)
+            .Select(g => $"{g.Count()} untagged {(g.Count() == 1 ? "manifest" : "manifests")} in {g.Key}");
+        return string.Join(", ", tags.Concat(untagged));
     }
 
     /// <summary>The JSON report (indented UTF-8); the fields are documented in the README.</summary>

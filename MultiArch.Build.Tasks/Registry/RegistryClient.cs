@@ -692,7 +692,7 @@ internal sealed partial class RegistryClient : IDisposable
                 else if (text.Length > 0)
                 {
                     var line = text.Split('\n')[0].Trim();
-                    message = line.Length > 200 ? line[..200] + "…" : line;
+                    message = line.Length > 200 ? line[..200] + "..." : line;
                 }
             }
             catch (Exception ex) when (ex is JsonException or InvalidDataException or HttpRequestException or IOException)

@@ -74,7 +74,7 @@ public sealed class TestContainerRegistry : MultiArchTask
         })];
         if (Cleanup && report.LeftBehind.Count > 0)
         {
-            var (code, text) = Messages.Format(MessageId.RegistryTestLeftBehind, report.LeftBehind.Count, string.Join(", ", report.LeftBehind));
+            var (code, text) = Messages.Format(MessageId.RegistryTestLeftBehind, report.LeftBehind.Count, RegistryTestReport.Summarize(report.LeftBehind));
             Log.LogWarning(null, code, null, null, 0, 0, 0, 0, text);
         }
 
