@@ -233,6 +233,88 @@ public sealed class TestContainerRegistryTaskTests
         Assert.IsEmpty(await RegistryContent.TagsAsync(server, repository, Cancel));
     }
 
+    [TestMethod]
+    public async Task ChunkedUploadRefused_MonolithicCarriesTheBlobs_TheRestSupported()
+    {
+        var (server, proxy) = await StartProxyAsync();
+        var rule = proxy.When(r => r.Method == "PATCH", FaultAction.RegistryError(400, "BLOB_UPLOAD_INVALID", "chunked uploads are not supported"));
+        var repository = TestNames.Repository("regtest-nochunks");
+
+        var run = await RunAsync(TestClients.Environment(proxy), proxy.Host + "/" + repository);
+
+        run.AssertSucceeded();
+        run.AssertStates(NotSupported(RegistryCapabilities.BlobUploadChunked), NotSupported(RegistryCapabilities.Referrers));
+        var answer = run.Capability(RegistryCapabilities.BlobUploadChunked).GetProperty("answer");
+        Assert.AreEqual("PATCH", answer.GetProperty("method").GetString());
+        StringAssert.StartsWith(answer.GetProperty("path").GetString(), $"/v2/{repository}/blobs/uploads/");
+        Assert.AreEqual(400, answer.GetProperty("status").GetInt32());
+        Assert.AreEqual("chunked uploads are not supported", answer.GetProperty("message").GetString());
+        Assert.AreEqual(1, rule.Fired, "the first refused PATCH ends the check");
+        Assert.HasCount(1, proxy.ExchangesFor(r => r.Method == "DELETE" && r.IsUpload), "its upload session is cancelled");
+        Assert.IsEmpty(await RegistryContent.TagsAsync(server, repository, Cancel));
+    }
+
+    [TestMethod]
+    public async Task MonolithicUploadRefused_ChunkedCarriesTheBlobs_CopyNeedsMonolithicToo()
+    {
+        var (server, proxy) = await StartProxyAsync();
+        proxy.When(
+            r => r.Method == "PUT" && r.IsUpload && r.Headers.TryGetValue("Content-Length", out var length) && length != "0",
+            FaultAction.RegistryError(400, "BLOB_UPLOAD_INVALID", "send the blob in chunks"));
+        var repository = TestNames.Repository("regtest-nomonolithic");
+
+        var run = await RunAsync(TestClients.Environment(proxy), proxy.Host + "/" + repository);
+
+        run.AssertSucceeded();
+        run.AssertStates(
+            NotSupported(RegistryCapabilities.BlobUploadMonolithic), NotSupported(RegistryCapabilities.CrossRepositoryCopy), NotSupported(RegistryCapabilities.Referrers));
+        var answer = run.Capability(RegistryCapabilities.BlobUploadMonolithic).GetProperty("answer");
+        Assert.AreEqual(400, answer.GetProperty("status").GetInt32());
+        Assert.AreEqual("send the blob in chunks", answer.GetProperty("message").GetString());
+        Assert.HasCount(2, proxy.ExchangesFor(r => r.Method == "DELETE" && r.IsUpload), "the refused sessions (the check's and the copy's) are cancelled");
+        StringAssert.Contains(run.Capability(RegistryCapabilities.CrossRepositoryCopy).GetProperty("detail").GetString(), "-> 400 BLOB_UPLOAD_INVALID");
+        Assert.IsEmpty(await RegistryContent.TagsAsync(server, repository, Cancel));
+    }
+
+    [TestMethod]
+    [DataRow(true, "supported")]
+    [DataRow(false, "not supported")]
+    public async Task ReferrersApi_WhenTheRegistryHasIt(bool listsTheReferrer, string expected)
+    {
+        // distribution 2.8 has no referrers API: the proxy plays a registry that has one, answering from the manifests it saw.
+        var (server, proxy) = await StartProxyAsync();
+        var referrers = new System.Collections.Concurrent.ConcurrentBag<string>();
+        proxy.When(r => r.Is("PUT", "/manifests/"), FaultAction.Custom("remember referrers", async context =>
+        {
+            var body = await context.ReadBodyAsync();
+            if (listsTheReferrer && Encoding.UTF8.GetString(body).Contains("\"subject\"", StringComparison.Ordinal))
+            {
+                referrers.Add($$"""{"mediaType":"{{MediaTypes.OciManifest}}","digest":"{{Digest.FromContent(body)}}","size":{{body.Length}},"artifactType":"{{RegistryTestArtifact.ArtifactType}}"}""");
+            }
+
+            await context.RelayAsync(await context.SendUpstreamAsync());
+        }));
+        proxy.When(r => r.Is("GET", "/referrers/"), FaultAction.Respond("referrers", _ => new ProxyResponse(
+            200, Body: Encoding.UTF8.GetBytes($$"""{"schemaVersion":2,"mediaType":"{{MediaTypes.OciIndex}}","manifests":[{{string.Join(",", referrers)}}]}"""), ContentType: MediaTypes.OciIndex)));
+        var repository = TestNames.Repository("regtest-referrers");
+
+        var run = await RunAsync(TestClients.Environment(proxy), proxy.Host + "/" + repository);
+
+        run.AssertSucceeded();
+        run.AssertStates((RegistryCapabilities.Referrers, expected));
+        var detail = run.Capability(RegistryCapabilities.Referrers).GetProperty("detail").GetString()!;
+        if (listsTheReferrer)
+        {
+            Assert.AreEqual($"the referrer (artifactType {RegistryTestArtifact.ArtifactType}) is listed for its subject", detail);
+            Assert.HasCount(1, proxy.ExchangesFor(r => r.Is("GET", "/referrers/")));
+        }
+        else
+        {
+            StringAssert.Contains(detail, "answered 200, but its list of 0 does not name the referrer sha256:");
+            Assert.HasCount(2, proxy.ExchangesFor(r => r.Is("GET", "/referrers/")), "asked again after a second, then gave up");
+        }
+    }
+
     // ---------------------------------------------------------------- inputs
 
     [TestMethod]

@@ -160,7 +160,12 @@ internal sealed class RegistryCapabilityTester
             {
                 foreach (var blob in monolithic)
                 {
-                    await _client.UploadBlobAsync(_target, blob, cancellationToken);
+                    var answer = await _client.UploadBlobForAnswerAsync(_target, blob, cancellationToken);
+                    if (!answer.IsSuccess)
+                    {
+                        return NotSupported(RegistryCapabilities.BlobUploadMonolithic, answer);
+                    }
+
                     Track(_target, blob);
                 }
 
@@ -635,27 +640,12 @@ internal sealed class RegistryCapabilityTester
         /// <summary>Uploads a blob the way that worked (monolithic first); a failure skips the check that needed it.</summary>
         private async Task UploadAsync(ImageReference repository, byte[] blob, CancellationToken cancellationToken)
         {
-            RegistryAnswer? refused = null;
-            if (_monolithicWorks)
+            var answer = _monolithicWorks
+                ? await _client.UploadBlobForAnswerAsync(repository, blob, cancellationToken)
+                : (await _client.UploadBlobChunkedAsync(repository, blob, ChunkSize(blob), cancellationToken)).Answer;
+            if (!answer.IsSuccess)
             {
-                try
-                {
-                    await _client.UploadBlobAsync(repository, blob, cancellationToken);
-                }
-                catch (RegistryException ex) when (Failure(ex) is not null)
-                {
-                    refused = RegistryAnswer.From(ex);
-                }
-            }
-            else
-            {
-                var (answer, _) = await _client.UploadBlobChunkedAsync(repository, blob, ChunkSize(blob), cancellationToken);
-                refused = answer.IsSuccess ? null : answer;
-            }
-
-            if (refused is not null)
-            {
-                throw new SkipException($"uploading a blob into {repository.Repository} failed: {refused}");
+                throw new SkipException($"uploading a blob into {repository.Repository} failed: {answer}");
             }
 
             Track(repository, blob);

@@ -435,6 +435,47 @@ internal sealed partial class RegistryClient : IDisposable
     // timeouts, credentials) still throw as everywhere else. Nothing here retries a request that is not idempotent.
 
     /// <summary>
+    /// Uploads bytes as a blob in one request (POST, then PUT with the digest and the bytes) and reports the answer to
+    /// the failing step or to the PUT; a refused PUT cancels the session.
+    /// </summary>
+    public async Task<RegistryAnswer> UploadBlobForAnswerAsync(ImageReference target, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    {
+        var digest = Digest.FromContent(content.Span);
+        var start = new RegistryRequest(target.Registry, HttpMethod.Post, $"/v2/{target.Repository}/blobs/uploads/")
+        {
+            Scopes = [PushScope(target.Repository)],
+            Content = () => new ByteArrayContent([]),
+        };
+        using var session = await SendAsync(start, cancellationToken);
+        if (session.StatusCode != HttpStatusCode.Accepted || session.Headers.Location is null)
+        {
+            return await AnswerAsync(start, session, cancellationToken);
+        }
+
+        var location = ResolveLocation(start, session.Headers.Location);
+        var separator = location.Contains('?', StringComparison.Ordinal) ? "&" : "?";
+        var put = new RegistryRequest(target.Registry, HttpMethod.Put, location + separator + "digest=" + Uri.EscapeDataString(digest.ToString()))
+        {
+            Scopes = [PushScope(target.Repository)],
+            Content = () =>
+            {
+                var body = new ReadOnlyMemoryContent(content);
+                body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+                return body;
+            },
+            AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
+        };
+        using var done = await SendAsync(put, cancellationToken);
+        var answer = await AnswerAsync(put, done, cancellationToken);
+        if (!answer.IsSuccess)
+        {
+            await CancelUploadAsync(target, session.Headers.Location, CancellationToken.None);
+        }
+
+        return answer;
+    }
+
+    /// <summary>
     /// Uploads bytes as a blob in chunks: POST to open a session, one PATCH per chunk with <c>Content-Range: start-end</c>,
     /// then PUT with the digest and no body. Chunks are at most <paramref name="chunkSize"/> bytes, unless the registry
     /// asks for larger ones (<c>OCI-Chunk-Min-Length</c>). A refused step cancels the session.
