@@ -315,6 +315,28 @@ public sealed class TestContainerRegistryTaskTests
         }
     }
 
+    [TestMethod]
+    public async Task Cancelled_DeletesWhatItPushedBeforeStopping()
+    {
+        var (server, proxy) = await StartProxyAsync();
+        TestContainerRegistry? running = null;
+        proxy.When(r => r.Is("PUT", "/manifests/") && r.Path.EndsWith("-nested", StringComparison.Ordinal), FaultAction.Custom("cancel the build", async context =>
+        {
+            running!.Cancel();
+            await context.RelayAsync(await context.SendUpstreamAsync());
+        }));
+        var repository = TestNames.Repository("regtest-cancel");
+
+        var run = await RunAsync(TestClients.Environment(proxy), proxy.Host + "/" + repository, task => running = task);
+
+        run.AssertFailedWith("MULTIARCH1014");
+        Assert.IsFalse(File.Exists(run.ReportPath), "no report for a run that did not finish");
+        StringAssert.Contains(run.Engine.AllText, "the registry test stopped early; what it had pushed was deleted.");
+        Assert.IsNotEmpty(proxy.ExchangesFor(r => r.Method == "DELETE" && r.IsManifest));
+        Assert.IsEmpty(proxy.ExchangesFor(r => r.Is("PUT", "/manifests/") && r.Path.EndsWith("-mount", StringComparison.Ordinal)), "nothing was pushed after the cancellation");
+        Assert.IsEmpty(await RegistryContent.TagsAsync(server, repository, Cancel));
+    }
+
     // ---------------------------------------------------------------- inputs
 
     [TestMethod]

@@ -127,7 +127,7 @@ internal sealed class RegistryCapabilityTester
             catch (Exception) when (_options.Cleanup && (_pushed.Count > 0 || _blobs.Count > 0))
             {
                 // The run cannot go on (the connection, credentials, cancellation): delete what it can, briefly, then fail.
-                using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+                using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(10));
                 try
                 {
                     var (_, left) = await DeleteAsync(budget.Token);
@@ -497,7 +497,7 @@ internal sealed class RegistryCapabilityTester
                 blobNote = $" and {blobsDeleted} of {blobs.Count} blobs" + blobNote;
             }
 
-            var leftBehind = await StillThereAsync(manifests, deleted, tryTagDelete: refusal is null, cancellationToken);
+            var leftBehind = await StillThereAsync(manifests, deleted, tryDelete: refusal is null, cancellationToken);
             CapabilityResult result;
             if (refusal is not null)
             {
@@ -678,11 +678,11 @@ internal sealed class RegistryCapabilityTester
         }
 
         /// <summary>
-        /// What the run pushed that the registry still holds: its tags as the tag lists show them (a tag a manifest
-        /// DELETE left is deleted by itself when <paramref name="tryTagDelete"/>), and manifests without a tag whose
-        /// DELETE was refused.
+        /// What the run pushed that the registry still holds: its tags as the tag lists show them, and manifests without
+        /// a tag whose DELETE was refused. When <paramref name="tryDelete"/>, a tag still there is deleted first: a PUT
+        /// cut short by a cancellation may have landed, and a registry may keep tags when their manifest goes.
         /// </summary>
-        private async Task<List<string>> StillThereAsync(IReadOnlyList<Pushed> manifests, HashSet<(string, Digest)> deleted, bool tryTagDelete, CancellationToken cancellationToken)
+        private async Task<List<string>> StillThereAsync(IReadOnlyList<Pushed> manifests, HashSet<(string, Digest)> deleted, bool tryDelete, CancellationToken cancellationToken)
         {
             var left = new List<string>();
             foreach (var repository in new[] { _target, _source })
@@ -693,7 +693,7 @@ internal sealed class RegistryCapabilityTester
                     : [.. _pushed.Where(p => p.Repository.Repository == repository.Repository && p.Tag is not null && !deleted.Contains((p.Repository.Repository, p.Content.Digest))).Select(p => p.Tag!)];
                 foreach (var tag in ours)
                 {
-                    if (tryTagDelete && (await _client.DeleteReferenceAsync(repository.WithTag(tag), cancellationToken)).IsSuccess)
+                    if (tryDelete && await DeleteTagAsync(repository.WithTag(tag), cancellationToken))
                     {
                         continue;
                     }
@@ -706,6 +706,29 @@ internal sealed class RegistryCapabilityTester
                 .Where(m => !deleted.Contains((m.Repository.Repository, m.Content.Digest)) && !IsTagged(m))
                 .Select(m => $"{m.Repository.Name}@{m.Content.Digest}"));
             return left;
+        }
+
+        /// <summary>Deletes what a tag points at (by digest), else the tag itself (OCI 1.1); true when it is gone.</summary>
+        private async Task<bool> DeleteTagAsync(ImageReference tag, CancellationToken cancellationToken)
+        {
+            try
+            {
+                if (await _client.HeadManifestAsync(tag, cancellationToken) is not { } head)
+                {
+                    return true;
+                }
+
+                if ((await _client.DeleteReferenceAsync(tag.WithDigest(head.Digest), cancellationToken)).IsSuccess)
+                {
+                    return true;
+                }
+            }
+            catch (MultiArchException ex) when (Failure(ex) is not null)
+            {
+                // Try the tag itself.
+            }
+
+            return (await _client.DeleteReferenceAsync(tag, cancellationToken)).IsSuccess;
         }
 
         /// <summary>Every tag and untagged manifest the run pushed (when nothing was deleted).</summary>

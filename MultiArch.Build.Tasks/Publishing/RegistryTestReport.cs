@@ -110,7 +110,8 @@ internal sealed record RegistryTestReport(
     /// </summary>
     public string FormatTable()
     {
-        var nameWidth = Math.Max("Capability".Length, Capabilities.Max(c => c.Name.Length) + 2);
+        // The same columns in every report: wide enough for every capability's name and the required mark.
+        var nameWidth = RegistryCapabilities.All.Select(c => c.Name).Concat(Capabilities.Select(c => c.Name)).Max(n => n.Length) + 2;
         var resultWidth = "not supported".Length;
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"Registry test of {Repository.Name}: run {RunId}, tags {RegistryCapabilityTester.RunTagPrefix(RunId)}..., {Requests} requests, {Elapsed.TotalSeconds:0.0} s\n");
