@@ -126,6 +126,19 @@ public sealed class TestContainerRegistryTaskTests
     }
 
     [TestMethod]
+    public async Task NoCredentials_TheCredentialsError_NotATableOfRefusals()
+    {
+        var server = await TestRegistries.Basic;
+        var repository = TestNames.Repository("regtest-nocreds");
+
+        var run = await RunAsync(TestClients.Environment(server, withCredentials: false), server.Host + "/" + repository);
+
+        run.AssertFailedWith("MULTIARCH1004");
+        Assert.IsFalse(File.Exists(run.ReportPath));
+        StringAssert.DoesNotMatch(run.Engine.AllText, new System.Text.RegularExpressions.Regex("Capability +Result"));
+    }
+
+    [TestMethod]
     public async Task CleanupFalse_DeleteSkipped_EverythingKeptAndListed_NoWarning()
     {
         var server = await TestRegistries.Open;

@@ -449,7 +449,7 @@ internal sealed partial class RegistryClient : IDisposable
         using var session = await SendAsync(start, cancellationToken);
         if (session.StatusCode != HttpStatusCode.Accepted || session.Headers.Location is null)
         {
-            return await AnswerAsync(start, session, cancellationToken);
+            return await AnswerAsync(start, session, target, cancellationToken);
         }
 
         var location = ResolveLocation(start, session.Headers.Location);
@@ -466,7 +466,7 @@ internal sealed partial class RegistryClient : IDisposable
             AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
         };
         using var done = await SendAsync(put, cancellationToken);
-        var answer = await AnswerAsync(put, done, cancellationToken);
+        var answer = await AnswerAsync(put, done, target, cancellationToken);
         if (!answer.IsSuccess)
         {
             await CancelUploadAsync(target, session.Headers.Location, CancellationToken.None);
@@ -492,7 +492,7 @@ internal sealed partial class RegistryClient : IDisposable
         using var session = await SendAsync(start, cancellationToken);
         if (session.StatusCode != HttpStatusCode.Accepted || session.Headers.Location is null)
         {
-            return (await AnswerAsync(start, session, cancellationToken), 0);
+            return (await AnswerAsync(start, session, target, cancellationToken), 0);
         }
 
         if (session.Headers.TryGetValues("OCI-Chunk-Min-Length", out var minimums) && int.TryParse(minimums.FirstOrDefault(), out var minimum) && minimum > chunkSize)
@@ -524,7 +524,7 @@ internal sealed partial class RegistryClient : IDisposable
             chunks++;
             if (patched.StatusCode != HttpStatusCode.Accepted)
             {
-                var refused = await AnswerAsync(patch, patched, cancellationToken);
+                var refused = await AnswerAsync(patch, patched, target, cancellationToken);
                 await CancelUploadAsync(target, new Uri(location, UriKind.RelativeOrAbsolute), CancellationToken.None);
                 return (refused, chunks);
             }
@@ -543,7 +543,7 @@ internal sealed partial class RegistryClient : IDisposable
             AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
         };
         using var done = await SendAsync(put, cancellationToken);
-        var answer = await AnswerAsync(put, done, cancellationToken);
+        var answer = await AnswerAsync(put, done, target, cancellationToken);
         if (!answer.IsSuccess)
         {
             await CancelUploadAsync(target, new Uri(location, UriKind.RelativeOrAbsolute), CancellationToken.None);
@@ -565,7 +565,7 @@ internal sealed partial class RegistryClient : IDisposable
             Idempotent = true,
         };
         using var response = await SendAsync(request, cancellationToken);
-        var answer = await AnswerAsync(request, response, cancellationToken);
+        var answer = await AnswerAsync(request, response, target, cancellationToken);
         if (response.StatusCode == HttpStatusCode.Accepted && response.Headers.Location is { } location)
         {
             await CancelUploadAsync(target, location, cancellationToken);
@@ -593,7 +593,7 @@ internal sealed partial class RegistryClient : IDisposable
             Idempotent = true,
         };
         using var response = await SendAsync(request, cancellationToken);
-        var answer = await AnswerAsync(request, response, cancellationToken);
+        var answer = await AnswerAsync(request, response, target, cancellationToken);
         if (answer.IsSuccess && HeaderDigest(response) is { } reported && reported != content.Digest)
         {
             throw MultiArchException.Create(MessageId.DigestMismatch, target.ToString(), reported, content.Digest);
@@ -613,11 +613,11 @@ internal sealed partial class RegistryClient : IDisposable
         using var response = await SendAsync(request, cancellationToken);
         if (response.StatusCode != HttpStatusCode.OK)
         {
-            return new ServedManifest(await AnswerAsync(request, response, cancellationToken), [], null, null);
+            return new ServedManifest(await AnswerAsync(request, response, reference, cancellationToken), [], null, null);
         }
 
         var bytes = await ReadBoundedAsync(response, MaxManifestBytes, () => MultiArchException.Create(MessageId.ManifestTooLarge, reference.Original, MaxManifestBytes), cancellationToken);
-        return new ServedManifest(await AnswerAsync(request, response, cancellationToken), bytes, response.Content.Headers.ContentType?.ToString(), HeaderDigest(response));
+        return new ServedManifest(await AnswerAsync(request, response, reference, cancellationToken), bytes, response.Content.Headers.ContentType?.ToString(), HeaderDigest(response));
     }
 
     /// <summary>
@@ -634,11 +634,11 @@ internal sealed partial class RegistryClient : IDisposable
         using var response = await SendAsync(request, cancellationToken);
         if (response.StatusCode != HttpStatusCode.OK)
         {
-            return (await AnswerAsync(request, response, cancellationToken), null);
+            return (await AnswerAsync(request, response, repository, cancellationToken), null);
         }
 
         var bytes = await ReadBoundedAsync(response, MaxManifestBytes, () => MultiArchException.Create(MessageId.ManifestTooLarge, $"{repository.Name} referrers of {subject}", MaxManifestBytes), cancellationToken);
-        var answer = await AnswerAsync(request, response, cancellationToken);
+        var answer = await AnswerAsync(request, response, repository, cancellationToken);
         var index = ManifestContent.Parse(bytes, response.Content.Headers.ContentType?.MediaType, $"{repository.Name} referrers of {subject}") as ImageIndex;
         return index is null ? (answer with { Message = "the answer is not an image index" }, null) : (answer, index);
     }
@@ -655,12 +655,12 @@ internal sealed partial class RegistryClient : IDisposable
             using var response = await SendAsync(request, cancellationToken);
             if (response.StatusCode != HttpStatusCode.OK)
             {
-                var refused = await AnswerAsync(request, response, cancellationToken);
+                var refused = await AnswerAsync(request, response, repository, cancellationToken);
                 return (refused, tags);
             }
 
             var body = await ReadBoundedAsync(response, MaxManifestBytes, () => new InvalidDataException(), cancellationToken);
-            answer = await AnswerAsync(request, response, cancellationToken);
+            answer = await AnswerAsync(request, response, repository, cancellationToken);
             using (var document = JsonDocument.Parse(body))
             {
                 tags.AddRange(OciJson.GetStrings(document.RootElement, "tags"));
@@ -688,7 +688,7 @@ internal sealed partial class RegistryClient : IDisposable
             Idempotent = true,
         };
         using var response = await SendAsync(request, cancellationToken);
-        return await AnswerAsync(request, response, cancellationToken);
+        return await AnswerAsync(request, response, reference, cancellationToken);
     }
 
     /// <summary>DELETE of a blob from one repository (the registry's garbage collection reclaims the storage).</summary>
@@ -700,12 +700,21 @@ internal sealed partial class RegistryClient : IDisposable
             Idempotent = true,
         };
         using var response = await SendAsync(request, cancellationToken);
-        return await AnswerAsync(request, response, cancellationToken);
+        return await AnswerAsync(request, response, repository, cancellationToken);
     }
 
-    /// <summary>The answer to a request: status, and for a failure the distribution error codes and first message (or the body's first line).</summary>
-    private static async Task<RegistryAnswer> AnswerAsync(RegistryRequest request, HttpResponseMessage response, CancellationToken cancellationToken)
+    /// <summary>
+    /// The answer to a request: status, and for a failure the distribution error codes and first message (or the body's
+    /// first line). A 401 left after authentication is not an answer to report but a fault to fix: it throws the
+    /// credentials error every other request throws (<c>MULTIARCH1003</c>, <c>MULTIARCH1004</c>).
+    /// </summary>
+    private async Task<RegistryAnswer> AnswerAsync(RegistryRequest request, HttpResponseMessage response, ImageReference reference, CancellationToken cancellationToken)
     {
+        if (response.StatusCode == HttpStatusCode.Unauthorized)
+        {
+            throw await ErrorAsync(request, response, reference, cancellationToken);
+        }
+
         var path = response.RequestMessage?.RequestUri?.AbsolutePath ?? request.PathAndQuery.Split('?')[0];
         var codes = new List<string>();
         string? message = null;
