@@ -70,6 +70,17 @@ internal static class MessageId
     public const string InnerPublishNoImage = nameof(InnerPublishNoImage);
     public const string GeneratedManifestMismatch = nameof(GeneratedManifestMismatch);
     public const string OperationTimedOut = nameof(OperationTimedOut);
+
+    // TestContainerRegistry (issue 7)
+    public const string RegistryCapabilityMissing = nameof(RegistryCapabilityMissing);
+    public const string RegistryTestLeftBehind = nameof(RegistryTestLeftBehind);
+    public const string RegistryTestRepositoryMissing = nameof(RegistryTestRepositoryMissing);
+    public const string UnknownRegistryCapability = nameof(UnknownRegistryCapability);
+    public const string RegistryTestRepositoryHasTag = nameof(RegistryTestRepositoryHasTag);
+    public const string RegistryTestSourceInvalid = nameof(RegistryTestSourceInvalid);
+    public const string Summary_RegistryTested = nameof(Summary_RegistryTested);
+
+    // Reliability (issue 5)
     public const string PutOutcomeUnknown = nameof(PutOutcomeUnknown);
     public const string InsecureLocation = nameof(InsecureLocation);
 }

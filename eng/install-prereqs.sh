@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian/Ubuntu machine:
-# the CNCF distribution registry, skopeo (an independent client), htpasswd and openssl.
+# the CNCF distribution registry, skopeo and the docker CLI (independent clients), htpasswd, openssl, python3, curl.
 set -euo pipefail
 need=()
 command -v docker-registry >/dev/null || need+=(docker-registry)
@@ -8,6 +8,9 @@ command -v skopeo >/dev/null || need+=(skopeo)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v openssl >/dev/null || need+=(openssl)
 command -v python3 >/dev/null || need+=(python3)
+command -v curl >/dev/null || need+=(curl)
+# The interop tests read what we push with the docker CLI (`docker manifest inspect` needs no engine).
+command -v docker >/dev/null || need+=(docker.io)
 if ((${#need[@]})); then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi

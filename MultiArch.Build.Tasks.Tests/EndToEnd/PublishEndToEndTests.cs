@@ -22,10 +22,13 @@ public sealed class PublishEndToEndTests
             <RuntimeIdentifiers>linux-x64;linux-arm64</RuntimeIdentifiers>
             <RepositoryUrl>https://example.com/source.git</RepositoryUrl>
             <SourceRevisionId>0123abcd</SourceRevisionId>
+            <ContainerUser>1234</ContainerUser>
+            <ContainerWorkingDirectory>/srv/app/</ContainerWorkingDirectory>
           </PropertyGroup>
           <ItemGroup>
             <ContainerLabel Include="org.opencontainers.image.url" Value="{Label.Replace("&", "&amp;", StringComparison.Ordinal)}" />
             <ContainerEnvironmentVariable Include="APP_ENDPOINT" Value="{Endpoint}" />
+            <ContainerPort Include="8080" Type="tcp" />
           </ItemGroup>
         {extra}
         """;
@@ -103,6 +106,9 @@ public sealed class PublishEndToEndTests
             {
                 Assert.AreEqual(Label, config.Labels["org.opencontainers.image.url"], "a label with colons arrives intact");
                 Assert.Contains($"APP_ENDPOINT={Endpoint}", config.Env);
+                Assert.Contains("8080/tcp", config.ExposedPorts, "ports reach every per-platform build");
+                Assert.AreEqual("1234", config.User);
+                Assert.AreEqual("/srv/app/", config.WorkingDir);
             }
         }
 

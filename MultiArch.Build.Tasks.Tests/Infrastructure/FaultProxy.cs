@@ -736,6 +736,22 @@ internal sealed class FaultAction
     /// <summary>Anything else: a script over the <see cref="ProxyContext"/>.</summary>
     public static FaultAction Custom(string name, Func<ProxyContext, Task> run) => new(name, run);
 
+    /// <summary>
+    /// A registry that refuses some content: reads the request body, answers with a distribution-style error when
+    /// <paramref name="reject"/> says so, and forwards the request (body intact) otherwise.
+    /// </summary>
+    public static FaultAction RejectBody(Func<byte[], bool> reject, int status, string code, string message) =>
+        new($"reject body with {status} {code}", async context =>
+        {
+            if (reject(await context.ReadBodyAsync()))
+            {
+                await context.RespondAsync(status, null, ErrorBody(code, message), "application/json; charset=utf-8");
+                return;
+            }
+
+            await context.RelayAsync(await context.SendUpstreamAsync());
+        });
+
     internal Task RunAsync(ProxyContext context) => _run(context);
 
     public override string ToString() => Name;
@@ -782,6 +798,20 @@ internal sealed class ProxyContext
 
     /// <summary>How many response body bytes were written to the client so far.</summary>
     internal long BodyBytes { get; private set; }
+
+    /// <summary>
+    /// Reads the whole request body for a rule to look at. The body is buffered, so forwarding afterwards still sends it;
+    /// only use this for small bodies (manifests), never for blobs.
+    /// </summary>
+    public async Task<byte[]> ReadBodyAsync()
+    {
+        var request = _context.Request;
+        request.EnableBuffering();
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, Aborted);
+        request.Body.Position = 0;
+        return buffer.ToArray();
+    }
 
     /// <summary>
     /// Sends the request (or <paramref name="pathAndQuery"/> instead) upstream; the caller relays or disposes the response.

@@ -236,7 +236,7 @@ public sealed class AuthSecurityTests
     }
 
     [TestMethod]
-    public async Task HttpsRegistryRedirectingToPlainHttp_IsNotFollowed_MULTIARCH1018()
+    public async Task HttpsRegistryRedirectingToPlainHttp_IsNotFollowed_MULTIARCH1020()
     {
         var (server, repository, image) = await SeedBasicRegistryAsync("auth-redirect-http");
         var proxy = await FaultProxy.StartHttpsAsync(server, Cancel);
@@ -249,7 +249,7 @@ public sealed class AuthSecurityTests
 
         var ex = await Assert.ThrowsAsync<MultiArchException>(() => client.GetBlobAsync(ImageReference.Parse(proxy.Reference(repository, "1")), new Descriptor(image.ConfigMediaType, image.ConfigDigest, image.Config.Length), Cancel));
 
-        Assert.AreEqual("MULTIARCH1018", ex.Code, ex.Message);
+        Assert.AreEqual("MULTIARCH1020", ex.Code, ex.Message);
         StringAssert.Contains(ex.Message, $"http://127.0.0.1:{storage.Port}/v2/{repository}/blobs/{image.ConfigDigest}");
         Assert.IsEmpty(storage.Exchanges);
     }
@@ -306,7 +306,7 @@ public sealed class AuthSecurityTests
         handler.UploadLocation = "http://registry.test/v2/app/blobs/uploads/u3";
         var downgrade = await Assert.ThrowsAsync<MultiArchException>(() => client.UploadBlobAsync(target, "three"u8.ToArray(), Cancel));
 
-        Assert.AreEqual("MULTIARCH1018", downgrade.Code, downgrade.Message);
+        Assert.AreEqual("MULTIARCH1020", downgrade.Code, downgrade.Message);
         var puts = handler.Requests.Where(r => r.Method == "PUT").ToList();
         Assert.HasCount(2, puts, string.Join('\n', handler.Requests));
         Assert.IsNull(puts[0].Authorization, "port 8443 is another origin");

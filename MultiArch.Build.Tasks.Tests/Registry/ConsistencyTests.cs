@@ -59,7 +59,7 @@ public sealed class ConsistencyTests
     }
 
     [TestMethod]
-    public async Task IndexPutWithAnUnknownOutcome_IsMULTIARCH1017_AndTheTagIsTheOldIndexOrTheCompleteNewOne()
+    public async Task IndexPutWithAnUnknownOutcome_IsMULTIARCH1019_AndTheTagIsTheOldIndexOrTheCompleteNewOne()
     {
         var (server, proxy, repository, _, image) = await SeedAsync("consistency-unknown");
         proxy.When(r => r.Is("PUT", "/manifests/1.0"), FaultAction.ResetAfterForwarding);
@@ -68,7 +68,7 @@ public sealed class ConsistencyTests
 
         var ex = await PushTestKit.PushFailsAsync(TestClients.Environment(proxy), Request(proxy, repository), new RecordingLog(), Cancel, Fast);
 
-        Assert.AreEqual("MULTIARCH1017", ex.Code, ex.Message);
+        Assert.AreEqual("MULTIARCH1019", ex.Code, ex.Message);
         var index = await RegistryContent.GetManifestAsync(server, repository, "1.0", Cancel);
         StringAssert.Contains(ex.Message, $"now points either where it did before or at {index!.Digest}");
         Assert.AreEqual(image.Digest.ToString(), IndexView.Parse(index.Bytes).Entries.Single().Digest, "the new index, complete");

@@ -19,7 +19,7 @@ namespace MultiArch.Build.Tasks.Tests.Registry;
 /// <item>it succeeded, and the tag resolves to the expected index, every child of which is in the target repository by
 /// digest (with its config and layers);</item>
 /// <item>it failed with a coded <see cref="MultiArchException"/> and the tag still points at the previous index (for
-/// <c>MULTIARCH1017</c>, "the outcome is unknown", at the previous index or the complete new one, as it says).</item>
+/// <c>MULTIARCH1019</c>, "the outcome is unknown", at the previous index or the complete new one, as it says).</item>
 /// </list>
 /// Schedules run side by side against one registry, each through its own <see cref="FaultProxy"/>. A violation prints
 /// the seed, the schedule and the proxy's transcript; <c>MULTIARCH_FAULT_SEED</c> replays from another base seed.
@@ -165,7 +165,7 @@ public sealed class FaultScheduleTests
             return null;
         }
 
-        if (coded.Code == "MULTIARCH1017" && now == fixture.Expected)
+        if (coded.Code == "MULTIARCH1019" && now == fixture.Expected)
         {
             // "The outcome is unknown": the tag may point at the new index, which must then be complete.
             return await MissingChildAsync(fixture, target);

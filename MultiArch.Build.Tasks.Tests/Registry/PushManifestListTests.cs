@@ -596,6 +596,50 @@ public sealed class PushManifestListTests
     }
 
     [TestMethod]
+    [DataRow("latest", DisplayName = "an existing tag is refused (protected, immutable)")]
+    [DataRow("new-b", DisplayName = "a new tag is refused after another new one was created")]
+    public async Task RefusedTag_PutsEveryMovedTagBack_AndNewTagsComeLast(string refused)
+    {
+        var (server, proxy) = await StartAsync(RegistryMode.Open);
+        var repository = TestNames.Repository("push-tag-refused");
+        var previous = TestImages.Image(TestImages.LinuxArmV7, "previous");
+        var amd64 = TestImages.Image(TestImages.LinuxAmd64, "tag-refused");
+        await PushTestKit.SeedAsync(server, Cancel, (repository, "1.0", previous), (repository, "latest", previous), (repository, "amd64", amd64));
+        proxy.When(r => r.Is("PUT", "/manifests/" + refused), FaultAction.RegistryError(400, "TAG_INVALID", "tag is immutable"));
+        var spec = $"""
+            image: {proxy.Reference(repository, "1.0")}
+            tags: [new-a, latest, new-b]
+            manifests:
+              - image: {proxy.Reference(repository, "amd64")}
+            """;
+        var log = new RecordingLog();
+
+        var ex = await PushTestKit.PushFailsAsync(TestClients.Environment(proxy), PushTestKit.FromSpec(spec), log, Cancel);
+
+        Assert.AreEqual("MULTIARCH1006", ex.Code);
+        StringAssert.Contains(ex.Message, "TAG_INVALID");
+        Assert.AreEqual(previous.Digest.ToString(), await RegistryContent.ResolveAsync(server, repository, "1.0", Cancel), "moved, then put back");
+        Assert.AreEqual(previous.Digest.ToString(), await RegistryContent.ResolveAsync(server, repository, "latest", Cancel));
+        Assert.IsNull(await RegistryContent.ResolveAsync(server, repository, "new-b", Cancel));
+        var tagPuts = proxy.ExchangesFor(r => r.Method == "PUT" && r.IsManifest).Select(e => $"{e.Request.Path[(e.Request.Path.LastIndexOf('/') + 1)..]} {e.Status}").ToArray();
+        if (refused == "latest")
+        {
+            // Existing tags first: the refusal comes before any tag is created.
+            CollectionAssert.AreEqual(new[] { "1.0 201", "latest 400", "1.0 201" }, tagPuts, proxy.Transcript());
+            Assert.IsNull(await RegistryContent.ResolveAsync(server, repository, "new-a", Cancel), "never created");
+            Assert.IsFalse(log.Lines.Any(l => l.StartsWith("warning", StringComparison.Ordinal)), string.Join('\n', log.Lines));
+        }
+        else
+        {
+            CollectionAssert.AreEqual(new[] { "1.0 201", "latest 201", "new-a 201", "new-b 400", "1.0 201", "latest 201" }, tagPuts, proxy.Transcript());
+            Assert.IsNotNull(await RegistryContent.ResolveAsync(server, repository, "new-a", Cancel), "a created tag cannot be removed alone");
+            StringAssert.Contains(log.Lines.Single(l => l.StartsWith("warning", StringComparison.Ordinal)), $"{repository}:new-a did not exist before this push");
+        }
+
+        CollectionAssert.Contains(log.Lines.ToList(), $"Normal: Put {proxy.Host}/{repository}:1.0 back to {previous.Digest}, because the push failed.");
+    }
+
+    [TestMethod]
     public async Task UnreachableSourceRegistry_IsACodedError_AndNothingIsWritten()
     {
         var (server, proxy) = await StartAsync(RegistryMode.Open);

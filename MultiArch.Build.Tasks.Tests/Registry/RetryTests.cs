@@ -332,7 +332,7 @@ public sealed class RetryTests
     }
 
     [TestMethod]
-    public async Task ManifestPutNeverApplied_IsMULTIARCH1017_SayingWhatReadingItBackFound()
+    public async Task ManifestPutNeverApplied_IsMULTIARCH1019_SayingWhatReadingItBackFound()
     {
         var proxy = await StartAsync();
         var target = TestNames.Repository("retry-put-lost");
@@ -345,14 +345,14 @@ public sealed class RetryTests
 
         // A reset looks the same to the client whether the registry applied the PUT or never saw it: the outcome is
         // unknown, and the message says what reading the tag back found.
-        Assert.AreEqual("MULTIARCH1017", ex.Code, ex.Message);
+        Assert.AreEqual("MULTIARCH1019", ex.Code, ex.Message);
         StringAssert.Contains(ex.Message, "(MULTIARCH1015: PUT ");
         StringAssert.Contains(ex.Message, "; reading it back found nothing there. ");
         Assert.IsNull(await RegistryContent.ResolveAsync(s_server, target, "1", Cancel));
     }
 
     [TestMethod]
-    public async Task ManifestPutUnconfirmedAndUnreadable_IsMULTIARCH1017_NamingBothOutcomes()
+    public async Task ManifestPutUnconfirmedAndUnreadable_IsMULTIARCH1019_NamingBothOutcomes()
     {
         var proxy = await StartAsync();
         var target = TestNames.Repository("retry-put-unknown");
@@ -364,7 +364,7 @@ public sealed class RetryTests
 
         var ex = await Assert.ThrowsAsync<MultiArchException>(() => client.PutManifestAsync(ImageReference.Parse(proxy.Reference(target, "1")), manifest, Cancel));
 
-        Assert.AreEqual("MULTIARCH1017", ex.Code, ex.Message);
+        Assert.AreEqual("MULTIARCH1019", ex.Code, ex.Message);
         StringAssert.Contains(ex.Message, $"{proxy.Reference(target, "1")} now points either where it did before or at {s_image.Digest}");
         StringAssert.Contains(ex.Message, "; reading it back failed too (MULTIARCH1015: HEAD ");
         Assert.AreEqual(s_image.Digest.ToString(), await RegistryContent.ResolveAsync(s_server, target, "1", Cancel), "it was applied: the message said it may have been");

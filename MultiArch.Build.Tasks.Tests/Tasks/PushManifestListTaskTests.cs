@@ -134,6 +134,84 @@ public sealed class PushManifestListTaskTests
         Assert.AreEqual(run.Task.Digest, await RegistryContent.ResolveAsync(server, repository, "1.0", Cancel));
     }
 
+    [TestMethod]
+    public async Task PublishOutputItems_WithDigestsAndNoPlatformCheck_ReadNoManifestAndNoConfig()
+    {
+        var (server, proxy) = await StartAsync();
+        var repository = TestNames.Repository("task-known");
+        var images = TestImages.LinuxPlatforms.Select(p => TestImages.Image(p, "known")).ToList();
+        await PushTestKit.SeedAsync(server, Cancel, [.. images.Select(i => (repository, i.Platform.Architecture, (object)i))]);
+
+        var run = await RunAsync(TestClients.Environment(proxy), task =>
+        {
+            // What a per-RID publish returns: the digest, media type and size of each image it pushed.
+            task.Sources = [.. images.Select(i => Item(i.Platform.ToString(), proxy.Reference(repository, i.Platform.Architecture),
+                ("ManifestDigest", i.Digest.ToString()), ("ManifestMediaType", i.MediaType), ("ManifestSize", i.Size.ToString(System.Globalization.CultureInfo.InvariantCulture))))];
+            task.Target = proxy.Reference(repository, "1.0");
+            task.VerifyPlatforms = false;
+        });
+
+        run.AssertSucceeded();
+        Assert.AreEqual(IndexDigest(images).Digest, run.Task.Digest);
+        Assert.IsFalse(proxy.Exchanges.Any(e => e.Method == "GET"), proxy.Transcript());
+        CollectionAssert.AreEquivalent(
+            images.Select(i => $"HEAD /v2/{repository}/manifests/{i.Digest}").Append($"HEAD /v2/{repository}/manifests/1.0").Append($"PUT /v2/{repository}/manifests/1.0").ToArray(),
+            proxy.Exchanges.Select(e => $"{e.Method} {e.Request.Path}").ToArray(),
+            "one HEAD per child (is it in the target repository?), then the tag");
+    }
+
+    [TestMethod]
+    public async Task UnknownFormat_IsRefusedBeforeAnyRequest()
+    {
+        var (_, proxy) = await StartAsync();
+
+        var run = await RunAsync(TestClients.Environment(proxy), task =>
+        {
+            task.Sources = [Item("linux/amd64", proxy.Reference("a/b", "amd64"))];
+            task.Target = proxy.Reference("a/b", "1.0");
+            task.Format = "OCI-ish";
+        });
+
+        run.AssertFailedWith("MULTIARCH4007");
+        Assert.IsEmpty(proxy.Exchanges);
+    }
+
+    [TestMethod]
+    public async Task Cancelled_WhileTheTagIsBeingWritten_MovesNoTag()
+    {
+        var (server, proxy) = await StartAsync();
+        var repository = TestNames.Repository("task-cancel");
+        var previous = TestImages.Image(TestImages.LinuxArmV7, "previous");
+        var amd64 = TestImages.Image(TestImages.LinuxAmd64, "cancel");
+        await PushTestKit.SeedAsync(server, Cancel, (repository, "1.0", previous), (repository, "amd64", amd64));
+        var arrived = new TaskCompletionSource();
+        proxy.When(r => r.Is("PUT", "/manifests/1.0"), FaultAction.Custom("hold the tag PUT", async context =>
+        {
+            arrived.TrySetResult();
+            await Task.Delay(TimeSpan.FromSeconds(30), context.Aborted);
+            await context.RelayAsync(await context.SendUpstreamAsync());
+        }));
+        var engine = new FakeBuildEngine();
+        var task = new PushManifestList
+        {
+            BuildEngine = engine,
+            Environment = TestClients.Lookup(TestClients.Environment(proxy)),
+            Sources = [Item("linux/amd64", proxy.Reference(repository, "amd64"))],
+            Target = proxy.Reference(repository, "1.0"),
+        };
+
+        var execution = Task.Run(task.Execute);
+        await arrived.Task.WaitAsync(TimeSpan.FromSeconds(20), Cancel);
+        task.Cancel();
+        var result = await execution.WaitAsync(TimeSpan.FromSeconds(20), Cancel);
+
+        Assert.IsFalse(result);
+        Assert.AreEqual("MULTIARCH1014", engine.Errors.Single().Code, engine.AllText);
+        await WaitUntilAsync(() => proxy.ExchangesFor(r => r.Method == "PUT").Count == 1);
+        Assert.IsNull(proxy.ExchangesFor(r => r.Method == "PUT").Single().UpstreamStatus, "the held PUT never reached the registry");
+        Assert.AreEqual(previous.Digest.ToString(), await RegistryContent.ResolveAsync(server, repository, "1.0", Cancel));
+    }
+
     // ---------------------------------------------------------------- outputs
 
     [TestMethod]
@@ -425,6 +503,16 @@ public sealed class PushManifestListTaskTests
         json.Append("\n  ]\n}");
         var bytes = Encoding.UTF8.GetBytes(json.ToString());
         return (json.ToString(), Digest.FromContent(bytes).ToString(), bytes.Length);
+    }
+
+    private async Task WaitUntilAsync(Func<bool> condition)
+    {
+        for (var i = 0; i < 100 && !condition(); i++)
+        {
+            await Task.Delay(50, Cancel);
+        }
+
+        Assert.IsTrue(condition(), "timed out waiting");
     }
 
     private string TempDirectory()

@@ -68,29 +68,75 @@ internal sealed class ManifestListPublisher
         }
         else
         {
-            // The index goes in under its first tag (which stores it by digest too), then the other tags.
-            // A tag that already points at this exact index is not written again.
+            // The index goes in under its first tag written (which stores it by digest too), then the other tags.
+            // A tag that already points at this exact index is not written again. Tags that exist move first and new
+            // tags come last: a registry that refuses a tag (protected, immutable) refuses an existing one, and a moved
+            // tag can be put back, while a created one cannot be removed on its own.
             var current = await Task.WhenAll(tags.Select(t => _client.HeadManifestAsync(request.Target.WithTag(t), cancellationToken)));
-            for (var i = 0; i < tags.Count; i++)
+            var moved = new List<(ImageReference Reference, Descriptor Previous)>();
+            var created = new List<ImageReference>();
+            try
             {
-                var reference = request.Target.WithTag(tags[i]);
-                if (current[i]?.Digest != index.Digest)
+                foreach (var i in Enumerable.Range(0, tags.Count).OrderBy(i => current[i] is null ? 1 : 0))
                 {
+                    var reference = request.Target.WithTag(tags[i]);
+                    if (current[i]?.Digest == index.Digest)
+                    {
+                        _log.Message(LogLevel.Normal, $"{reference} already points at {index.Digest}; not pushed again.");
+                        continue;
+                    }
+
                     await _client.PutManifestAsync(reference, index, cancellationToken);
                     _log.Message(LogLevel.Normal, $"Tagged {reference} -> {index.Digest}");
                     changed = true;
+                    if (current[i] is { } previous)
+                    {
+                        moved.Add((reference, previous));
+                    }
+                    else
+                    {
+                        created.Add(reference);
+                    }
                 }
-                else
-                {
-                    _log.Message(LogLevel.Normal, $"{reference} already points at {index.Digest}; not pushed again.");
-                }
-
-                pushed.Add(reference);
             }
+            catch (MultiArchException failure) when (moved.Count > 0 || created.Count > 0)
+            {
+                await PutTagsBackAsync(failure, moved, created, index.Digest);
+                throw;
+            }
+
+            pushed.AddRange(tags.Select(request.Target.WithTag));
         }
 
         _log.Message(LogLevel.High, Messages.Text(MessageId.Summary_Pushed, request.Target.Name + (request.Target.Tag is null ? string.Empty : ":" + request.Target.Tag), index.Digest, imageCount, platforms));
         return new PushResult(index, request.Target, [.. pushed], DryRun: false) { Changed = changed };
+    }
+
+    /// <summary>
+    /// After a tag failed: every tag this push moved goes back to the manifest it pointed at (the same bytes, so the
+    /// same digest). A tag this push created cannot be deleted on its own through the registry API: it is reported.
+    /// </summary>
+    private async Task PutTagsBackAsync(MultiArchException failure, List<(ImageReference Reference, Descriptor Previous)> moved, List<ImageReference> created, Digest index)
+    {
+        foreach (var (reference, previous) in moved)
+        {
+            try
+            {
+                // Not cancellable: a build cancelled now would leave the tag moved.
+                var manifest = await _client.GetManifestAsync(reference.WithDigest(previous.Digest), CancellationToken.None);
+                await _client.PutManifestAsync(reference, manifest, CancellationToken.None);
+                _log.Message(LogLevel.Normal, $"Put {reference} back to {previous.Digest}, because the push failed.");
+            }
+            catch (MultiArchException ex)
+            {
+                _log.Warning(ex.Code, $"{reference} could not be put back to {previous.Digest} after the push failed, and now points at {index}: {ex.Message}");
+            }
+        }
+
+        foreach (var reference in created)
+        {
+            _log.Warning(failure.Code, $"{reference} did not exist before this push and now points at {index}; the push failed after creating it, and a tag cannot be deleted on its own.");
+        }
     }
 
     private static void Validate(PushRequest request)

@@ -303,7 +303,7 @@ internal sealed partial class RegistryClient
 
     /// <summary>
     /// After a PUT whose outcome is unknown: the reference read back. Pointing at these bytes, the PUT succeeded after all.
-    /// Otherwise the failure stands as <c>MULTIARCH1017</c>: the reference points where it did or at these bytes (a
+    /// Otherwise the failure stands as <c>MULTIARCH1019</c>: the reference points where it did or at these bytes (a
     /// registry may show a write late), which the message says, with what reading it back found.
     /// </summary>
     private async Task CheckAppliedAsync(ImageReference target, ManifestContent content, MultiArchException failure, CancellationToken cancellationToken)

@@ -176,7 +176,7 @@ internal sealed partial class RegistryClient : IDisposable
     /// <summary>
     /// Pushes manifest bytes under a tag or a digest; checks the digest the registry computed. When the push fails in a
     /// way that may hide a success (a reset after the registry applied it, a lost answer), the reference is read back:
-    /// pointing at these bytes, it succeeded; unreadable, the outcome is unknown (<c>MULTIARCH1017</c>).
+    /// pointing at these bytes, it succeeded; unreadable, the outcome is unknown (<c>MULTIARCH1019</c>).
     /// </summary>
     public async Task PutManifestAsync(ImageReference target, ManifestContent content, CancellationToken cancellationToken)
     {
@@ -452,6 +452,332 @@ internal sealed partial class RegistryClient : IDisposable
         }
 
         return buffer.ToArray();
+    }
+
+    // ================================================================ registry self-test (TestContainerRegistry)
+    // What RegistryCapabilityTester needs beyond pushing and reading: a chunked upload, a mount, manifest PUTs and GETs,
+    // the referrers API, tag listing and deletes, each returning the registry's answer as data (status, error codes,
+    // message) instead of throwing, so that a refusal is a result to report. Transport failures (unreachable, TLS,
+    // timeouts, credentials) still throw as everywhere else. Nothing here retries a request that is not idempotent.
+
+    /// <summary>
+    /// Uploads bytes as a blob in one request (POST, then PUT with the digest and the bytes) and reports the answer to
+    /// the failing step or to the PUT; a refused PUT cancels the session.
+    /// </summary>
+    public async Task<RegistryAnswer> UploadBlobForAnswerAsync(ImageReference target, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    {
+        var digest = Digest.FromContent(content.Span);
+        var start = new RegistryRequest(target.Registry, HttpMethod.Post, $"/v2/{target.Repository}/blobs/uploads/")
+        {
+            Scopes = [PushScope(target.Repository)],
+            Content = () => new ByteArrayContent([]),
+        };
+        using var session = await SendAsync(start, cancellationToken);
+        if (session.StatusCode != HttpStatusCode.Accepted || session.Headers.Location is null)
+        {
+            return await AnswerAsync(start, session, target, cancellationToken);
+        }
+
+        var location = ResolveLocation(start, session.Headers.Location);
+        var separator = location.Contains('?', StringComparison.Ordinal) ? "&" : "?";
+        var put = new RegistryRequest(target.Registry, HttpMethod.Put, location + separator + "digest=" + Uri.EscapeDataString(digest.ToString()))
+        {
+            Scopes = [PushScope(target.Repository)],
+            Content = () =>
+            {
+                var body = new ReadOnlyMemoryContent(content);
+                body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+                return body;
+            },
+            AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
+        };
+        using var done = await SendAsync(put, cancellationToken);
+        var answer = await AnswerAsync(put, done, target, cancellationToken);
+        if (!answer.IsSuccess)
+        {
+            await CancelUploadAsync(target, session.Headers.Location, CancellationToken.None);
+        }
+
+        return answer;
+    }
+
+    /// <summary>
+    /// Uploads bytes as a blob in chunks: POST to open a session, one PATCH per chunk with <c>Content-Range: start-end</c>,
+    /// then PUT with the digest and no body. Chunks are at most <paramref name="chunkSize"/> bytes, unless the registry
+    /// asks for larger ones (<c>OCI-Chunk-Min-Length</c>). A refused step cancels the session.
+    /// </summary>
+    /// <returns>The registry's answer to the failing step, or to the final PUT; and the number of PATCH requests sent.</returns>
+    public async Task<(RegistryAnswer Answer, int Chunks)> UploadBlobChunkedAsync(ImageReference target, ReadOnlyMemory<byte> content, int chunkSize, CancellationToken cancellationToken)
+    {
+        var digest = Digest.FromContent(content.Span);
+        var start = new RegistryRequest(target.Registry, HttpMethod.Post, $"/v2/{target.Repository}/blobs/uploads/")
+        {
+            Scopes = [PushScope(target.Repository)],
+            Content = () => new ByteArrayContent([]),
+        };
+        using var session = await SendAsync(start, cancellationToken);
+        if (session.StatusCode != HttpStatusCode.Accepted || session.Headers.Location is null)
+        {
+            return (await AnswerAsync(start, session, target, cancellationToken), 0);
+        }
+
+        if (session.Headers.TryGetValues("OCI-Chunk-Min-Length", out var minimums) && int.TryParse(minimums.FirstOrDefault(), out var minimum) && minimum > chunkSize)
+        {
+            chunkSize = minimum;
+        }
+
+        chunkSize = Math.Max(1, chunkSize);
+        var location = ResolveLocation(start, session.Headers.Location);
+        var chunks = 0;
+        for (var offset = 0; offset < content.Length; offset += chunkSize)
+        {
+            var chunk = content.Slice(offset, Math.Min(chunkSize, content.Length - offset));
+            var range = $"{offset}-{offset + chunk.Length - 1}";
+            var patch = new RegistryRequest(target.Registry, HttpMethod.Patch, location)
+            {
+                Scopes = [PushScope(target.Repository)],
+                Content = () =>
+                {
+                    var body = new ReadOnlyMemoryContent(chunk);
+                    body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+                    // The distribution form, "start-end" (inclusive), not HTTP's "bytes start-end/total".
+                    body.Headers.TryAddWithoutValidation("Content-Range", range);
+                    return body;
+                },
+                AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
+            };
+            using var patched = await SendAsync(patch, cancellationToken);
+            chunks++;
+            if (patched.StatusCode != HttpStatusCode.Accepted)
+            {
+                var refused = await AnswerAsync(patch, patched, target, cancellationToken);
+                await CancelUploadAsync(target, new Uri(location, UriKind.RelativeOrAbsolute), CancellationToken.None);
+                return (refused, chunks);
+            }
+
+            if (patched.Headers.Location is { } next)
+            {
+                location = ResolveLocation(patch, next);
+            }
+        }
+
+        var separator = location.Contains('?', StringComparison.Ordinal) ? "&" : "?";
+        var put = new RegistryRequest(target.Registry, HttpMethod.Put, location + separator + "digest=" + Uri.EscapeDataString(digest.ToString()))
+        {
+            Scopes = [PushScope(target.Repository)],
+            Content = () => new ByteArrayContent([]),
+            AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
+        };
+        using var done = await SendAsync(put, cancellationToken);
+        var answer = await AnswerAsync(put, done, target, cancellationToken);
+        if (!answer.IsSuccess)
+        {
+            await CancelUploadAsync(target, new Uri(location, UriKind.RelativeOrAbsolute), CancellationToken.None);
+        }
+
+        return (answer, chunks);
+    }
+
+    /// <summary>
+    /// Asks the registry to mount a blob from another repository and reports its answer: 201 is a mount; a 202 opens
+    /// an upload session instead (a refused mount), which is cancelled here.
+    /// </summary>
+    public async Task<RegistryAnswer> MountBlobForAnswerAsync(ImageReference target, Digest digest, string fromRepository, CancellationToken cancellationToken)
+    {
+        var request = new RegistryRequest(target.Registry, HttpMethod.Post, $"/v2/{target.Repository}/blobs/uploads/?mount={Uri.EscapeDataString(digest.ToString())}&from={Uri.EscapeDataString(fromRepository)}")
+        {
+            Scopes = [PushScope(target.Repository), PullScope(fromRepository)],
+            Content = () => new ByteArrayContent([]),
+            Idempotent = true,
+        };
+        using var response = await SendAsync(request, cancellationToken);
+        var answer = await AnswerAsync(request, response, target, cancellationToken);
+        if (response.StatusCode == HttpStatusCode.Accepted && response.Headers.Location is { } location)
+        {
+            await CancelUploadAsync(target, location, cancellationToken);
+        }
+
+        return answer;
+    }
+
+    /// <summary>
+    /// PUTs manifest bytes under a tag or digest and reports the answer. A success whose <c>Docker-Content-Digest</c>
+    /// names other bytes throws <c>MULTIARCH2005</c>, as <see cref="PutManifestAsync"/> does.
+    /// </summary>
+    public async Task<RegistryAnswer> PutManifestForAnswerAsync(ImageReference target, ManifestContent content, CancellationToken cancellationToken)
+    {
+        var raw = content.Raw;
+        var request = new RegistryRequest(target.Registry, HttpMethod.Put, $"/v2/{target.Repository}/manifests/{target.ReferenceForApi}")
+        {
+            Scopes = [PushScope(target.Repository)],
+            Content = () =>
+            {
+                var body = new ReadOnlyMemoryContent(raw);
+                body.Headers.ContentType = new MediaTypeHeaderValue(content.MediaType);
+                return body;
+            },
+            Idempotent = true,
+        };
+        using var response = await SendAsync(request, cancellationToken);
+        var answer = await AnswerAsync(request, response, target, cancellationToken);
+        if (answer.IsSuccess && HeaderDigest(response) is { } reported && reported != content.Digest)
+        {
+            throw MultiArchException.Create(MessageId.DigestMismatch, target.ToString(), reported, content.Digest);
+        }
+
+        return answer;
+    }
+
+    /// <summary>GETs a manifest by tag or digest exactly as served: bytes, <c>Content-Type</c> and <c>Docker-Content-Digest</c>; nothing is parsed or verified.</summary>
+    public async Task<ServedManifest> GetManifestAsServedAsync(ImageReference reference, CancellationToken cancellationToken)
+    {
+        var request = new RegistryRequest(reference.Registry, HttpMethod.Get, $"/v2/{reference.Repository}/manifests/{reference.ReferenceForApi}")
+        {
+            Scopes = [PullScope(reference.Repository)],
+            Accept = MediaTypes.ManifestAccept,
+        };
+        using var response = await SendAsync(request, cancellationToken);
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            return new ServedManifest(await AnswerAsync(request, response, reference, cancellationToken), [], null, null);
+        }
+
+        var bytes = await ReadBoundedAsync(response, MaxManifestBytes, () => MultiArchException.Create(MessageId.ManifestTooLarge, reference.Original, MaxManifestBytes), cancellationToken);
+        return new ServedManifest(await AnswerAsync(request, response, reference, cancellationToken), bytes, response.Content.Headers.ContentType?.ToString(), HeaderDigest(response));
+    }
+
+    /// <summary>
+    /// The referrers API (OCI distribution 1.1): <c>GET /v2/&lt;name&gt;/referrers/&lt;digest&gt;</c>. A registry without it
+    /// answers 404; one with it answers 200 and an image index of the manifests whose <c>subject</c> is the digest.
+    /// </summary>
+    public async Task<(RegistryAnswer Answer, ImageIndex? Index)> GetReferrersAsync(ImageReference repository, Digest subject, CancellationToken cancellationToken)
+    {
+        var request = new RegistryRequest(repository.Registry, HttpMethod.Get, $"/v2/{repository.Repository}/referrers/{subject}")
+        {
+            Scopes = [PullScope(repository.Repository)],
+            Accept = [MediaTypes.OciIndex],
+        };
+        using var response = await SendAsync(request, cancellationToken);
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            return (await AnswerAsync(request, response, repository, cancellationToken), null);
+        }
+
+        var bytes = await ReadBoundedAsync(response, MaxManifestBytes, () => MultiArchException.Create(MessageId.ManifestTooLarge, $"{repository.Name} referrers of {subject}", MaxManifestBytes), cancellationToken);
+        var answer = await AnswerAsync(request, response, repository, cancellationToken);
+        var index = ManifestContent.Parse(bytes, response.Content.Headers.ContentType?.MediaType, $"{repository.Name} referrers of {subject}") as ImageIndex;
+        return index is null ? (answer with { Message = "the answer is not an image index" }, null) : (answer, index);
+    }
+
+    /// <summary>The repository's tags, following <c>Link</c> pages (at most 10 of 1000); none when the repository does not exist.</summary>
+    public async Task<(RegistryAnswer Answer, IReadOnlyList<string> Tags)> ListTagsAsync(ImageReference repository, CancellationToken cancellationToken)
+    {
+        var tags = new List<string>();
+        var path = $"/v2/{repository.Repository}/tags/list?n=1000";
+        RegistryAnswer? answer = null;
+        for (var page = 0; page < 10 && path is not null; page++)
+        {
+            var request = new RegistryRequest(repository.Registry, HttpMethod.Get, path) { Scopes = [PullScope(repository.Repository)] };
+            using var response = await SendAsync(request, cancellationToken);
+            if (response.StatusCode != HttpStatusCode.OK)
+            {
+                var refused = await AnswerAsync(request, response, repository, cancellationToken);
+                return (refused, tags);
+            }
+
+            var body = await ReadBoundedAsync(response, MaxManifestBytes, () => new InvalidDataException(), cancellationToken);
+            answer = await AnswerAsync(request, response, repository, cancellationToken);
+            using (var document = JsonDocument.Parse(body))
+            {
+                tags.AddRange(OciJson.GetStrings(document.RootElement, "tags"));
+            }
+
+            // Link: </v2/<name>/tags/list?n=1000&last=x>; rel="next"
+            var link = response.Headers.TryGetValues("Link", out var links) ? links.FirstOrDefault() : null;
+            path = link is not null && link.StartsWith("</v2/", StringComparison.Ordinal) && link.IndexOf('>', StringComparison.Ordinal) is > 1 and var close
+                ? link[1..close]
+                : null;
+        }
+
+        return (answer!, tags);
+    }
+
+    /// <summary>
+    /// DELETE of a manifest by digest, or of a tag (OCI distribution 1.1; distribution 2.8 answers 400 DIGEST_INVALID).
+    /// Deleting a manifest by digest also removes every tag that points at it.
+    /// </summary>
+    public async Task<RegistryAnswer> DeleteReferenceAsync(ImageReference reference, CancellationToken cancellationToken)
+    {
+        var request = new RegistryRequest(reference.Registry, HttpMethod.Delete, $"/v2/{reference.Repository}/manifests/{reference.ReferenceForApi}")
+        {
+            Scopes = [$"repository:{reference.Repository}:delete"],
+            Idempotent = true,
+        };
+        using var response = await SendAsync(request, cancellationToken);
+        return await AnswerAsync(request, response, reference, cancellationToken);
+    }
+
+    /// <summary>DELETE of a blob from one repository (the registry's garbage collection reclaims the storage).</summary>
+    public async Task<RegistryAnswer> DeleteBlobAsync(ImageReference repository, Digest digest, CancellationToken cancellationToken)
+    {
+        var request = new RegistryRequest(repository.Registry, HttpMethod.Delete, $"/v2/{repository.Repository}/blobs/{digest}")
+        {
+            Scopes = [$"repository:{repository.Repository}:delete"],
+            Idempotent = true,
+        };
+        using var response = await SendAsync(request, cancellationToken);
+        return await AnswerAsync(request, response, repository, cancellationToken);
+    }
+
+    /// <summary>
+    /// The answer to a request: status, and for a failure the distribution error codes and first message (or the body's
+    /// first line). A 401 left after authentication is not an answer to report but a fault to fix: it throws the
+    /// credentials error every other request throws (<c>MULTIARCH1003</c>, <c>MULTIARCH1004</c>).
+    /// </summary>
+    private async Task<RegistryAnswer> AnswerAsync(RegistryRequest request, HttpResponseMessage response, ImageReference reference, CancellationToken cancellationToken)
+    {
+        if (response.StatusCode == HttpStatusCode.Unauthorized)
+        {
+            throw await ErrorAsync(request, response, reference, cancellationToken);
+        }
+
+        var path = response.RequestMessage?.RequestUri?.AbsolutePath ?? request.PathAndQuery.Split('?')[0];
+        var codes = new List<string>();
+        string? message = null;
+        if ((int)response.StatusCode >= 300 && request.Method != HttpMethod.Head)
+        {
+            try
+            {
+                var body = await ReadBoundedAsync(response, MaxErrorBytes, () => new InvalidDataException(), cancellationToken);
+                var text = System.Text.Encoding.UTF8.GetString(body).Trim();
+                if (text.StartsWith('{'))
+                {
+                    using var document = JsonDocument.Parse(body);
+                    if (document.RootElement.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Array)
+                    {
+                        foreach (var error in errors.EnumerateArray())
+                        {
+                            if (OciJson.GetString(error, "code") is { } code)
+                            {
+                                codes.Add(code);
+                                message ??= OciJson.GetString(error, "message");
+                            }
+                        }
+                    }
+                }
+                else if (text.Length > 0)
+                {
+                    var line = text.Split('\n')[0].Trim();
+                    message = line.Length > 200 ? line[..200] + "..." : line;
+                }
+            }
+            catch (Exception ex) when (ex is JsonException or InvalidDataException or HttpRequestException or IOException)
+            {
+                // An unreadable body changes nothing: the status says enough.
+            }
+        }
+
+        return new RegistryAnswer(request.Method.Method, path, (int)response.StatusCode, codes, message);
     }
 }
 

@@ -1,0 +1,134 @@
+using Microsoft.Build.Framework;
+using Microsoft.Build.Utilities;
+using Task = System.Threading.Tasks.Task;
+using MultiArch.Build.Tasks.Oci;
+using MultiArch.Build.Tasks.Publishing;
+using MultiArch.Build.Tasks.Registry;
+
+namespace MultiArch.Build.Tasks.Tasks;
+
+/// <summary>
+/// Checks what a registry supports (manifest lists, OCI indexes, annotations, mounts, referrers, DELETE …) by pushing
+/// tiny images it makes itself into <see cref="Repository"/>, then deleting them. Logs a table, writes a JSON report,
+/// and fails with <c>MULTIARCH1017</c> for each capability in <see cref="Require"/> that is not supported.
+/// </summary>
+public sealed class TestContainerRegistry : MultiArchTask
+{
+    /// <summary><c>registry/repository</c> to test in (no tag). Not <c>[Required]</c>: a missing value gets <c>MULTIARCH4019</c>, which says how to set it.</summary>
+    public string? Repository { get; set; }
+
+    /// <summary>A second repository path on the same registry, for the cross-repository checks (default: <c>&lt;repository&gt;-source</c>).</summary>
+    public string? SourceRepository { get; set; }
+
+    /// <summary>Capabilities that must be supported, semicolon- or comma-separated, or <c>none</c> (default: DockerManifestList;OciIndex).</summary>
+    public string? Require { get; set; }
+
+    /// <summary>Where to write the JSON report; nothing is written when empty.</summary>
+    public string? ReportFile { get; set; }
+
+    /// <summary>Delete what the test pushed (default true).</summary>
+    public bool Cleanup { get; set; } = true;
+
+    /// <summary>One item per capability: Include = name; metadata <c>Result</c> (supported, not supported, skipped), <c>Title</c>, <c>Detail</c>, <c>Required</c>, <c>Status</c> (the registry's HTTP answer, when it refused).</summary>
+    [Output]
+    public ITaskItem[] Capabilities { get; private set; } = [];
+
+    /// <summary>Test seam: a fixed run id instead of a new one.</summary>
+    internal string? RunId { get; set; }
+
+    private protected override async Task ExecuteAsync(CancellationToken cancellationToken)
+    {
+        // Every input is checked before the first request.
+        var (repository, source) = ParseRepositories();
+        var required = ParseRequired();
+        var options = new RegistryTestOptions(repository, source) { Cleanup = Cleanup, Required = required };
+        if (!string.IsNullOrEmpty(RunId))
+        {
+            options = options with { RunId = RunId };
+        }
+
+        using var client = new RegistryClient(CreateSettings());
+        var report = await new RegistryCapabilityTester(client, BuildLog).RunAsync(options, cancellationToken);
+
+        Log.LogMessage(MessageImportance.High, report.FormatTable());
+        if (!string.IsNullOrEmpty(ReportFile))
+        {
+            var directory = Path.GetDirectoryName(Path.GetFullPath(ReportFile));
+            if (!string.IsNullOrEmpty(directory))
+            {
+                Directory.CreateDirectory(directory);
+            }
+
+            await File.WriteAllBytesAsync(ReportFile, report.ToJson(), cancellationToken);
+        }
+
+        Capabilities = [.. report.Capabilities.Select(c =>
+        {
+            var item = new TaskItem(c.Name);
+            item.SetMetadata("Result", c.StateText);
+            item.SetMetadata("Title", c.Title);
+            item.SetMetadata("Detail", c.Detail);
+            item.SetMetadata("Required", required.Contains(c.Name, StringComparer.Ordinal) ? "true" : "false");
+            item.SetMetadata("Status", c.Answer is { } answer ? answer.Status.ToString(System.Globalization.CultureInfo.InvariantCulture) : string.Empty);
+            return (ITaskItem)item;
+        })];
+        if (Cleanup && report.LeftBehind.Count > 0)
+        {
+            var (code, text) = Messages.Format(MessageId.RegistryTestLeftBehind, report.LeftBehind.Count, RegistryTestReport.Summarize(report.LeftBehind));
+            Log.LogWarning(null, code, null, null, 0, 0, 0, 0, text);
+        }
+
+        Log.LogMessage(MessageImportance.High, Messages.Text(MessageId.Summary_RegistryTested, repository.Name,
+            report.Count(CapabilityState.Supported), report.Count(CapabilityState.NotSupported), report.Count(CapabilityState.Skipped),
+            string.IsNullOrEmpty(ReportFile) ? "not written" : Path.GetFullPath(ReportFile)));
+        foreach (var missing in report.MissingRequired)
+        {
+            var detail = missing.State == CapabilityState.Skipped ? "it could not be checked: " + missing.Detail : missing.Detail;
+            var (code, text) = Messages.Format(MessageId.RegistryCapabilityMissing, repository.Registry, missing.Name, missing.Title, detail);
+            Log.LogError(null, code, null, null, 0, 0, 0, 0, text);
+        }
+
+        Log.LogMessage(MessageImportance.Low, $"MultiArch: {client.RequestCount} registry requests.");
+    }
+
+    private (ImageReference Repository, ImageReference Source) ParseRepositories()
+    {
+        if (string.IsNullOrWhiteSpace(Repository))
+        {
+            throw MultiArchException.Create(MessageId.RegistryTestRepositoryMissing);
+        }
+
+        var repository = ImageReference.Parse(Repository.Trim());
+        if (repository.Tag is not null || repository.Digest is not null)
+        {
+            throw MultiArchException.Create(MessageId.RegistryTestRepositoryHasTag, Repository.Trim());
+        }
+
+        var path = string.IsNullOrWhiteSpace(SourceRepository) ? repository.Repository + "-source" : SourceRepository.Trim();
+        if (!ImageReference.TryParse($"{repository.Registry}/{path}", out var source, out var reason) || source.Tag is not null || source.Digest is not null)
+        {
+            throw MultiArchException.Create(MessageId.RegistryTestSourceInvalid, path, repository.Registry, reason ?? "it names a tag or digest");
+        }
+
+        return source.Repository == repository.Repository
+            ? throw MultiArchException.Create(MessageId.RegistryTestSourceInvalid, path, repository.Registry, "it is the tested repository itself")
+            : (repository, source);
+    }
+
+    private List<string> ParseRequired()
+    {
+        var names = SplitList(Require);
+        if (names.Length == 0)
+        {
+            return [.. RegistryCapabilities.DefaultRequired];
+        }
+
+        if (names is [var only] && only.Equals("none", StringComparison.OrdinalIgnoreCase))
+        {
+            return [];
+        }
+
+        return [.. names.Select(name => RegistryCapabilities.Find(name)?.Name
+            ?? throw MultiArchException.Create(MessageId.UnknownRegistryCapability, name, string.Join(", ", RegistryCapabilities.All.Select(c => c.Name)))).Distinct()];
+    }
+}
