@@ -45,6 +45,34 @@ internal static class ReliabilityKit
         return tokenProxy;
     }
 
+    /// <summary>
+    /// Whether the process <paramref name="pid"/> still runs, waiting up to two seconds for it to go: gone, or a zombie
+    /// waiting to be reaped, it is not running either way (Linux: <c>/proc</c>).
+    /// </summary>
+    public static bool IsRunning(string pid)
+    {
+        var stat = $"/proc/{pid.Trim()}/stat";
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(2))
+        {
+            try
+            {
+                if (File.ReadAllText(stat).Contains(") Z ", StringComparison.Ordinal))
+                {
+                    return false;
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                return false; // gone
+            }
+
+            Thread.Sleep(20);
+        }
+
+        return true;
+    }
+
     /// <summary>Runs <paramref name="action"/> and returns how long it took with what it threw (null when it did not).</summary>
     public static async Task<(TimeSpan Elapsed, Exception? Error)> TimeAsync(Func<Task> action)
     {

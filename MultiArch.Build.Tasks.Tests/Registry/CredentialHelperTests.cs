@@ -67,7 +67,7 @@ public sealed class CredentialHelperTests
         StringAssert.Contains(ex.Message, "The credential helper 'docker-credential-hang' for 'registry.test:5000' failed: it did not answer within 1 s.");
         Assert.IsLessThan(TimeSpan.FromSeconds(4), elapsed);
         var pid = File.ReadAllText(pidFile).Trim();
-        Assert.IsFalse(IsRunning(pid), "the helper was killed");
+        Assert.IsFalse(ReliabilityKit.IsRunning(pid), "the helper was killed");
     }
 
     [TestMethod]
@@ -203,22 +203,4 @@ public sealed class CredentialHelperTests
         ["HOME"] = helpers.Directory,
         ["PATH"] = helpers.PathValue,
     };
-
-    private static bool IsRunning(string pid)
-    {
-        var stat = $"/proc/{pid}/stat";
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(2))
-        {
-            // Gone, or a zombie waiting to be reaped: not running either way.
-            if (!File.Exists(stat) || File.ReadAllText(stat).Contains(") Z ", StringComparison.Ordinal))
-            {
-                return false;
-            }
-
-            Thread.Sleep(20);
-        }
-
-        return true;
-    }
 }
