@@ -26,7 +26,17 @@ internal sealed class ManifestListPublisher
     {
         Validate(request);
 
-        var resolved = await Task.WhenAll(request.Sources.Select(s => ResolveAsync(request, s, cancellationToken)));
+        // What the first tag holds now is read side by side with the sources: one GET (the round trip a HEAD would
+        // cost) says whether this exact index is there already (a re-push writes nothing) and which children the target
+        // repository certainly holds (those its current index lists).
+        var tags = request.AllTags.ToList();
+        var currentTask = request.DryRun || tags.Count == 0
+            ? Task.FromResult<ManifestContent?>(null)
+            : _client.TryGetManifestAsync(request.Target.WithTag(tags[0]), RegistryAccess.Push, cancellationToken);
+        var resolveTask = Task.WhenAll(request.Sources.Select(s => ResolveAsync(request, s, cancellationToken)));
+        await Task.WhenAll(resolveTask, currentTask);
+        var resolved = await resolveTask;
+        var current = await currentTask;
         var present = resolved.Where(r => r is not null).Select(r => r!).ToList();
         if (present.Count == 0)
         {
@@ -50,15 +60,20 @@ internal sealed class ManifestListPublisher
         // Every child must be in the target repository, verified by digest, before any tag moves. A blob several
         // children share (a common base or app layer) is brought in once: two uploads of one blob race in a registry.
         var blobs = new ConcurrentDictionary<Digest, Lazy<Task>>();
-        await Task.WhenAll(entries.Select(e => EnsureChildAsync(request.Target, e, blobs, cancellationToken)));
+        var inTarget = current switch
+        {
+            ImageIndex listed => listed.Manifests.Select(d => d.Digest).Append(listed.Digest).ToHashSet(),
+            not null => [current.Digest],
+            null => new HashSet<Digest>(),
+        };
+        await Task.WhenAll(entries.Select(e => EnsureChildAsync(request.Target, e, inTarget, blobs, cancellationToken)));
 
-        var tags = request.AllTags.ToList();
         var pushed = new List<ImageReference>();
         var changed = false;
         if (tags.Count == 0)
         {
             var byDigest = request.Target.WithDigest(index.Digest);
-            if (await _client.HeadManifestAsync(byDigest, cancellationToken) is null)
+            if (await _client.HeadManifestAsync(byDigest, RegistryAccess.Push, cancellationToken) is null)
             {
                 await _client.PutManifestAsync(byDigest, index, cancellationToken);
                 changed = true;
@@ -68,29 +83,58 @@ internal sealed class ManifestListPublisher
         }
         else
         {
-            // The index goes in under its first tag (which stores it by digest too), then the other tags.
-            // A tag that already points at this exact index is not written again.
-            var current = await Task.WhenAll(tags.Select(t => _client.HeadManifestAsync(request.Target.WithTag(t), cancellationToken)));
-            for (var i = 0; i < tags.Count; i++)
-            {
-                var reference = request.Target.WithTag(tags[i]);
-                if (current[i]?.Digest != index.Digest)
-                {
-                    await _client.PutManifestAsync(reference, index, cancellationToken);
-                    _log.Message(LogLevel.Normal, $"Tagged {reference} -> {index.Digest}");
-                    changed = true;
-                }
-                else
-                {
-                    _log.Message(LogLevel.Normal, $"{reference} already points at {index.Digest}; not pushed again.");
-                }
-
-                pushed.Add(reference);
-            }
+            changed = await MoveTagsAsync(request.Target, tags, index, current?.Digest, cancellationToken);
+            pushed.AddRange(tags.Select(request.Target.WithTag));
         }
 
         _log.Message(LogLevel.High, Messages.Text(MessageId.Summary_Pushed, request.Target.Name + (request.Target.Tag is null ? string.Empty : ":" + request.Target.Tag), index.Digest, imageCount, platforms));
         return new PushResult(index, request.Target, [.. pushed], DryRun: false) { Changed = changed };
+    }
+
+    /// <summary>
+    /// Points every tag at the index; true when anything was written. The index goes in under its first tag (which
+    /// stores it by digest too), then under the others side by side. When the first tag already points at this
+    /// index (a re-push), the other tags are checked first and only those that differ are written; otherwise they are
+    /// written without a check: a PUT costs the same round trip as the HEAD that might have spared it.
+    /// </summary>
+    private async Task<bool> MoveTagsAsync(ImageReference target, List<string> tags, ImageIndex index, Digest? firstTagNow, CancellationToken cancellationToken)
+    {
+        var write = new bool[tags.Count];
+        if (firstTagNow == index.Digest)
+        {
+            var others = await Task.WhenAll(tags.Skip(1).Select(t => _client.HeadManifestAsync(target.WithTag(t), RegistryAccess.Push, cancellationToken)));
+            for (var i = 1; i < tags.Count; i++)
+            {
+                write[i] = others[i - 1]?.Digest != index.Digest;
+            }
+        }
+        else
+        {
+            Array.Fill(write, true);
+        }
+
+        for (var i = 0; i < tags.Count; i++)
+        {
+            if (!write[i])
+            {
+                _log.Message(LogLevel.Normal, $"{target.WithTag(tags[i])} already points at {index.Digest}; not pushed again.");
+            }
+        }
+
+        async Task PutAsync(int i)
+        {
+            var reference = target.WithTag(tags[i]);
+            await _client.PutManifestAsync(reference, index, cancellationToken);
+            _log.Message(LogLevel.Normal, $"Tagged {reference} -> {index.Digest}");
+        }
+
+        if (write[0])
+        {
+            await PutAsync(0);
+        }
+
+        await Task.WhenAll(Enumerable.Range(1, tags.Count - 1).Where(i => write[i]).Select(PutAsync));
+        return write.Any(w => w);
     }
 
     private static void Validate(PushRequest request)
@@ -134,13 +178,13 @@ internal sealed class ManifestListPublisher
         {
             // Everything is known from the publish outputs (manifest and config): no request at all.
             var knownPlatform = source.KnownConfigPlatform is { } stated ? CompletePlatform(source, stated) : source.Platform!;
-            return new Resolved(source, null, known with { Platform = knownPlatform, Annotations = source.Annotations }, []);
+            return new Resolved(source, source.KnownManifest, known with { Platform = knownPlatform, Annotations = source.Annotations }, []);
         }
 
         ManifestContent manifest;
         try
         {
-            manifest = await _client.GetManifestAsync(source.Image, cancellationToken);
+            manifest = source.KnownManifest ?? await _client.GetManifestAsync(source.Image, cancellationToken);
         }
         catch (RegistryException ex) when (ex.IsNotFound && request.IgnoreMissing)
         {
@@ -194,9 +238,10 @@ internal sealed class ManifestListPublisher
             return input!;
         }
 
-        // A partial input (only a variant or os.version) always needs the config for os and architecture.
-        var configBytes = await _client.GetBlobAsync(source.Image, image.Config, cancellationToken);
-        var config = ImageConfig.Parse(configBytes, $"{source.Image.Name}@{image.Config.Digest}").Platform;
+        // A partial input (only a variant or os.version) always needs the config for os and architecture, unless the
+        // publish outputs carried it.
+        var config = source.KnownConfigPlatform ??
+            ImageConfig.Parse(await _client.GetBlobAsync(source.Image, image.Config, cancellationToken), $"{source.Image.Name}@{image.Config.Digest}").Platform;
         if (string.IsNullOrEmpty(config.Os) || string.IsNullOrEmpty(config.Architecture))
         {
             return IsComplete(input) ? input! : throw MultiArchException.Create(MessageId.UnknownPlatformInConfig, source.Image.Original, config.Os, config.Architecture);
@@ -379,24 +424,41 @@ internal sealed class ManifestListPublisher
         ex.Code is "MULTIARCH1001" or "MULTIARCH1008" or "MULTIARCH1015" ||
         ex is RegistryException { StatusCode: { } status } && ((int)status >= 500 || status is System.Net.HttpStatusCode.RequestTimeout or System.Net.HttpStatusCode.TooManyRequests);
 
-    private async Task EnsureChildAsync(ImageReference target, Entry entry, ConcurrentDictionary<Digest, Lazy<Task>> transfers, CancellationToken cancellationToken)
+    /// <summary>
+    /// Brings one child into the target repository, with as few requests as what is known allows: nothing for a child
+    /// the target's current index lists, or one read from (or pushed by this build into) the target repository itself;
+    /// for a child from another repository of the same registry, one mount per blob (no HEAD first: a mount is its own
+    /// check, answered 201 whether the registry links the blob now or held it already) and the manifest; from another
+    /// registry, a HEAD of the manifest, then a HEAD and a copy per missing blob.
+    /// </summary>
+    private async Task EnsureChildAsync(ImageReference target, Entry entry, IReadOnlySet<Digest> inTarget, ConcurrentDictionary<Digest, Lazy<Task>> transfers, CancellationToken cancellationToken)
     {
         var digest = entry.Descriptor.Digest;
+        if (inTarget.Contains(digest))
+        {
+            return; // listed by the index the first tag points at now
+        }
+
         var sameRepository = entry.Source.Registry == target.Registry && entry.Source.Repository == target.Repository;
         if (sameRepository && entry.Manifest is not null)
         {
-            return; // just read from this very repository by digest-verified GET
+            return; // read from this very repository by digest-verified GET, or pushed there by this build (publish outputs)
         }
 
-        var inTarget = target.WithDigest(digest);
-        if (await _client.HeadManifestAsync(inTarget, cancellationToken) is { } existing && existing.Digest == digest)
+        var childInTarget = target.WithDigest(digest);
+        var sameRegistry = entry.Source.Registry == target.Registry;
+        if (sameRepository || !sameRegistry)
         {
-            return;
-        }
+            // Only a digest is known (no read, no publish output), or the bytes would cross registries: look first.
+            if (await _client.HeadManifestAsync(childInTarget, RegistryAccess.Push, cancellationToken) is { } existing && existing.Digest == digest)
+            {
+                return;
+            }
 
-        if (sameRepository)
-        {
-            throw MultiArchException.Create(MessageId.ChildNotPresent, $"{entry.Source.Original} ({digest})", target.Name);
+            if (sameRepository)
+            {
+                throw MultiArchException.Create(MessageId.ChildNotPresent, $"{entry.Source.Original} ({digest})", target.Name);
+            }
         }
 
         var manifest = entry.Manifest ?? await _client.GetManifestAsync(entry.Source.WithDigest(digest), cancellationToken);
@@ -407,15 +469,15 @@ internal sealed class ManifestListPublisher
 
         var blobs = new[] { image.Config }.Concat(image.Layers).Where(b => !MediaTypes.IsNonDistributable(b.MediaType))
             .DistinctBy(b => b.Digest).ToList();
-        var sameRegistry = entry.Source.Registry == target.Registry;
         await Task.WhenAll(blobs.Select(blob => transfers.GetOrAdd(blob.Digest, _ => new Lazy<Task>(async () =>
         {
-            if (await _client.BlobExistsAsync(target, blob.Digest, cancellationToken))
+            if (sameRegistry && await _client.TryMountBlobAsync(target, blob.Digest, entry.Source.Repository, cancellationToken))
             {
                 return;
             }
 
-            if (sameRegistry && await _client.TryMountBlobAsync(target, blob.Digest, entry.Source.Repository, cancellationToken))
+            // A copy moves the bytes through this machine: only when the target does not hold them yet.
+            if (await _client.BlobExistsAsync(target, blob.Digest, cancellationToken))
             {
                 return;
             }
@@ -423,7 +485,7 @@ internal sealed class ManifestListPublisher
             await CopyBlobAsync(entry.Source, target, blob, cancellationToken);
         })).Value));
 
-        await _client.PutManifestAsync(inTarget, manifest, cancellationToken);
+        await _client.PutManifestAsync(childInTarget, manifest, cancellationToken);
         _log.Message(LogLevel.Normal, $"Copied {entry.Source.Original} ({digest}) into {target.Name}{(sameRegistry ? string.Empty : " from another registry")}");
     }
 }
