@@ -19,7 +19,7 @@ namespace MultiArch.Build.Tasks.Tests.Infrastructure;
 /// </para>
 /// <para>
 /// The measure only means something when every request takes clearly longer than the client's own work between two
-/// requests: give the proxy a delay rule (<see cref="FaultAction.Delay"/>) for every request, e.g. 50 ms.
+/// requests: give the proxy a delay rule (<see cref="FaultAction.Delay"/>) for every request, e.g. 75 ms.
 /// </para>
 /// </remarks>
 internal static class RoundTrips

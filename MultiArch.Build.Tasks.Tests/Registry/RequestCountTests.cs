@@ -24,7 +24,7 @@ namespace MultiArch.Build.Tasks.Tests.Registry;
 public sealed class RequestCountTests
 {
     /// <summary>Long against the client's own work between two requests, short enough to keep the class fast.</summary>
-    private static readonly TimeSpan Latency = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan Latency = TimeSpan.FromMilliseconds(75);
 
     private static readonly IReadOnlyList<Platform> TenPlatforms =
     [
@@ -244,6 +244,27 @@ public sealed class RequestCountTests
         // Every request the client sent reached the proxy as HTTP: none was a TLS handshake thrown away.
         Assert.AreEqual(client.RequestCount, proxy.ExchangesSince(mark).Count, string.Join('\n', log.Lines));
         Assert.IsFalse(log.Lines.Any(l => l.Contains("TLS", StringComparison.Ordinal)), string.Join('\n', log.Lines));
+    }
+
+    [TestMethod]
+    public async Task Localhost_IsSpokenToInPlainHttpAtOnce_ThoughNotListed()
+    {
+        var (server, proxy) = await StartAsync();
+        var repository = TestNames.Repository("count-probe-localhost");
+        await PushTestKit.SeedDirectAsync(server, repository, "1.0", TestImages.Index(TenPlatforms.Take(3), "count-probe-localhost"), Cancel);
+        var mark = proxy.Mark;
+        var log = new RecordingLog();
+        var environment = TestClients.Environment(proxy);
+        environment.Remove("DOTNET_CONTAINER_INSECURE_REGISTRIES");
+        using var client = new RegistryClient(RegistrySettings.FromEnvironment(TestClients.Lookup(environment), log));
+
+        // localhost is always insecure: the requests built before its scheme was known go out in plain HTTP as well.
+        var reference = ImageReference.Parse($"localhost:{proxy.Port}/{repository}:1.0");
+        var root = (ImageIndex)await client.GetManifestAsync(reference, Cancel);
+        await Task.WhenAll(root.Manifests.Select(d => client.GetManifestAsync(reference.WithDigest(d.Digest), Cancel)));
+
+        Assert.AreEqual(client.RequestCount, proxy.ExchangesSince(mark).Count, string.Join('\n', log.Lines));
+        Assert.AreEqual("http", client.Settings.AuthCache.GetScheme($"localhost:{proxy.Port}"));
     }
 
     [TestMethod]

@@ -1,24 +1,26 @@
+using System.Collections.Concurrent;
 using System.Net;
 
 namespace MultiArch.Build.Tasks.Registry;
 
 /// <summary>
 /// Saves the TLS probe for a registry on this machine that is listed as insecure (or is <c>localhost</c>): such a
-/// registry nearly always speaks plain HTTP (<c>docker run registry</c>, a test registry), so the first request to
-/// it goes out as plain HTTP instead of first failing a TLS handshake. When that works, the build remembers plain
-/// HTTP for the registry (the client's per-build scheme cache) and every later request is plain HTTP from the start.
-/// When the registry turns out to speak TLS (a Go or nginx server answers 400 "…HTTP request to an HTTPS server…", or
-/// the connection is closed), the request goes out over TLS as it was, and TLS is remembered instead.
+/// registry nearly always speaks plain HTTP (<c>docker run registry</c>, a test registry), so it is spoken to in plain
+/// HTTP from the first request instead of first failing a TLS handshake. <see cref="Assume"/> records that guess in the
+/// build's scheme cache for the registries listed; the handler checks the first answer, and when the registry turns out
+/// to speak TLS (a Go or nginx server answers 400 "…HTTP request to an HTTPS server…", or hangs up), sends the request
+/// again over TLS and remembers TLS instead.
 /// </summary>
 /// <remarks>
-/// Only requests without a body are tried this way (the first request to a registry is a GET or HEAD in every
-/// operation); only loopback addresses and <c>localhost</c> qualify, so nothing crosses the network in plain text
-/// that would not have anyway: a registry elsewhere keeps the TLS-first order, and the fallback in the client.
+/// Only loopback addresses and <c>localhost</c> qualify, so nothing crosses the network in plain text that would not
+/// have anyway; a registry elsewhere keeps the TLS-first order and the client's fallback. A request with a body is
+/// never sent twice: the first request to a registry is a GET or HEAD in every operation.
 /// </remarks>
 internal sealed class LoopbackSchemeHandler : DelegatingHandler
 {
     private readonly RegistrySettings _settings;
     private readonly Action _countRequest;
+    private readonly ConcurrentDictionary<string, byte> _confirmed = new(StringComparer.OrdinalIgnoreCase);
 
     /// <param name="countRequest">Called for the one extra request a wrong guess costs, so the client's count stays true.</param>
     public LoopbackSchemeHandler(RegistrySettings settings, HttpMessageHandler inner, Action countRequest)
@@ -28,51 +30,85 @@ internal sealed class LoopbackSchemeHandler : DelegatingHandler
         _countRequest = countRequest;
     }
 
+    /// <summary>Records plain HTTP, until shown otherwise, for every loopback registry listed as insecure whose scheme is not known yet.</summary>
+    public static void Assume(RegistrySettings settings)
+    {
+        foreach (var registry in settings.InsecureRegistries)
+        {
+            if (settings.AuthCache.GetScheme(registry) is null && IsLoopbackHost(RegistrySettings.HostOf(registry)))
+            {
+                settings.AuthCache.SetScheme(registry, Uri.UriSchemeHttp);
+            }
+        }
+    }
+
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var uri = request.RequestUri;
-        if (uri is null || uri.Scheme != Uri.UriSchemeHttps || request.Content is not null || !IsLoopback(uri) || !_settings.IsInsecure(uri.Authority))
+        if (uri is null || !IsLoopbackHost(uri.IdnHost) || !_settings.IsInsecure(uri.Authority))
         {
             return await base.SendAsync(request, cancellationToken);
         }
 
-        var known = _settings.AuthCache.GetScheme(uri.Authority);
-        if (known == Uri.UriSchemeHttps)
+        var confirmed = _confirmed.ContainsKey(uri.Authority);
+        if (uri.Scheme == Uri.UriSchemeHttps)
         {
-            return await base.SendAsync(request, cancellationToken);
+            // localhost (never listed), or built before the scheme was known: plain HTTP first, unless TLS is known.
+            if (_settings.AuthCache.GetScheme(uri.Authority) == Uri.UriSchemeHttps || request.Content is not null)
+            {
+                return await base.SendAsync(request, cancellationToken);
+            }
+
+            return confirmed
+                ? await base.SendAsync(WithScheme(request, Uri.UriSchemeHttp), cancellationToken)
+                : await SendPlainFirstAsync(WithScheme(request, Uri.UriSchemeHttp), request, cancellationToken);
         }
 
-        using var plain = PlainCopy(request);
+        return confirmed
+            ? await base.SendAsync(request, cancellationToken)
+            : await SendPlainFirstAsync(request, request.Content is null ? WithScheme(request, Uri.UriSchemeHttps) : null, cancellationToken);
+    }
+
+    private async Task<HttpResponseMessage> SendPlainFirstAsync(HttpRequestMessage plain, HttpRequestMessage? overTls, CancellationToken cancellationToken)
+    {
+        var authority = plain.RequestUri!.Authority;
         HttpResponseMessage? response = null;
         try
         {
             response = await base.SendAsync(plain, cancellationToken);
         }
-        catch (HttpRequestException ex) when (known is null && ex.HttpRequestError is HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse)
+        catch (HttpRequestException ex) when (overTls is not null && ex.HttpRequestError is HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse)
         {
             // Not an HTTP server on the other end (a TLS-only server that hung up): TLS it is.
         }
 
-        if (response is not null && (known is not null || !await SpeaksTlsAsync(response, cancellationToken)))
+        if (response is not null && !await SpeaksTlsAsync(response, cancellationToken))
         {
-            _settings.AuthCache.SetScheme(uri.Authority, Uri.UriSchemeHttp);
+            _settings.AuthCache.SetScheme(authority, Uri.UriSchemeHttp);
+            _confirmed.TryAdd(authority, 0);
             return response;
+        }
+
+        _settings.Log.Message(LogLevel.Low, $"MultiArch: '{authority}' answered plain HTTP as a TLS server does; using TLS.");
+        _settings.AuthCache.SetScheme(authority, Uri.UriSchemeHttps);
+        if (overTls is null)
+        {
+            return response!; // a body cannot be sent twice: this request fails, the next one goes over TLS
         }
 
         response?.Dispose();
         _countRequest();
-        _settings.Log.Message(LogLevel.Low, $"MultiArch: '{uri.Authority}' answered plain HTTP as a TLS server does; using TLS.");
-        _settings.AuthCache.SetScheme(uri.Authority, Uri.UriSchemeHttps);
-        return await base.SendAsync(request, cancellationToken);
+        return await base.SendAsync(overTls, cancellationToken);
     }
 
     /// <summary><c>localhost</c> or a loopback address (127.0.0.0/8, ::1); names are not resolved.</summary>
-    internal static bool IsLoopback(Uri uri) =>
-        uri.IsLoopback || (IPAddress.TryParse(uri.IdnHost, out var address) && IPAddress.IsLoopback(address));
+    internal static bool IsLoopbackHost(string host) =>
+        host.Equals("localhost", StringComparison.OrdinalIgnoreCase) ||
+        (IPAddress.TryParse(host.Trim('[', ']'), out var address) && IPAddress.IsLoopback(address));
 
-    private static HttpRequestMessage PlainCopy(HttpRequestMessage request)
+    private static HttpRequestMessage WithScheme(HttpRequestMessage request, string scheme)
     {
-        var copy = new HttpRequestMessage(request.Method, new UriBuilder(request.RequestUri!) { Scheme = Uri.UriSchemeHttp, Port = request.RequestUri!.Port }.Uri)
+        var copy = new HttpRequestMessage(request.Method, new UriBuilder(request.RequestUri!) { Scheme = scheme, Port = request.RequestUri!.Port }.Uri)
         {
             Version = request.Version,
             VersionPolicy = request.VersionPolicy,

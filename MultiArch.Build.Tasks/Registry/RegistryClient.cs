@@ -29,6 +29,7 @@ internal sealed partial class RegistryClient : IDisposable
         _settings = settings;
         _log = settings.Log;
         _inFlight = new SemaphoreSlim(Math.Max(1, settings.MaxConcurrency));
+        LoopbackSchemeHandler.Assume(settings);
         _http = new HttpClient(new LoopbackSchemeHandler(settings, settings.TransportFactory?.Invoke() ?? CreateTransport(settings), () => Interlocked.Increment(ref _requestCount)), disposeHandler: true)
         {
             Timeout = Timeout.InfiniteTimeSpan,
