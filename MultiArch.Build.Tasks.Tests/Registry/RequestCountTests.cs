@@ -170,6 +170,28 @@ public sealed class RequestCountTests
         Assert.IsTrue(exchanges.All(e => e.Method == "GET"), proxy.Transcript());
     }
 
+    [TestMethod]
+    public async Task IndexSourceInTheTargetRepository_IsReadOnce_ItsChildrenAreThere()
+    {
+        var (server, proxy) = await StartAsync();
+        var repository = TestNames.Repository("count-index-source");
+        var index = TestImages.Index(TenPlatforms.Take(4), "count-index-source", withAttestation: true);
+        await PushTestKit.SeedDirectAsync(server, repository, "multi", index, Cancel);
+        var mark = proxy.Mark;
+
+        var spec = $"""
+            image: {proxy.Reference(repository, "1.0")}
+            manifests:
+              - image: {proxy.Reference(repository, "multi")}
+            """;
+        var result = await PushTestKit.PushAsync(TestClients.Environment(proxy), PushTestKit.FromSpec(spec), new RecordingLog(), Cancel);
+
+        // GET the source index and the tag side by side, PUT the tag: the children are listed by an index in this very
+        // repository, so neither their manifests nor a check are needed.
+        AssertBudget(proxy, mark, "index source in the target repository (4 images + 1 attestation)", requests: 3, maxDepth: 2);
+        Assert.HasCount(5, result.Index.Manifests);
+    }
+
     // ---------------------------------------------------------------- publish outputs
 
     [TestMethod]

@@ -43,7 +43,7 @@ internal sealed class ManifestListPublisher
             throw MultiArchException.Create(MessageId.AllSourcesMissing);
         }
 
-        var entries = Flatten(present);
+        var entries = Flatten(present, request.Target);
         CheckDuplicates(entries);
         var mediaType = ChooseFormat(request, entries);
         var annotations = mediaType == MediaTypes.OciIndex ? request.DefaultAnnotations.SetItems(request.Annotations) : request.Annotations;
@@ -165,11 +165,20 @@ internal sealed class ManifestListPublisher
 
     // ---------------------------------------------------------------- resolving sources
 
-    /// <summary>A source as resolved: its manifest (or index) and, for an index, its children's manifests.</summary>
-    private sealed record Resolved(SourceEntry Source, ManifestContent? Manifest, Descriptor Descriptor, ImmutableArray<(Descriptor Descriptor, ManifestContent Manifest)> Children);
+    /// <summary>
+    /// A source as resolved: its manifest (or index) and, for an index, its children's manifests (null for an index in
+    /// the target's own repository: its children are there, and nothing needs their content).
+    /// </summary>
+    private sealed record Resolved(SourceEntry Source, ManifestContent? Manifest, Descriptor Descriptor, ImmutableArray<(Descriptor Descriptor, ManifestContent? Manifest)> Children);
 
-    /// <summary>One entry of the new index and what is needed to bring it into the target repository.</summary>
-    private sealed record Entry(Descriptor Descriptor, ImageReference Source, ManifestContent? Manifest, string Origin);
+    /// <summary>
+    /// One entry of the new index and what is needed to bring it into the target repository. <paramref name="InTarget"/>:
+    /// known to be there already (read from the target's repository, pushed there by this build, or listed by an index
+    /// there), so it costs no request.
+    /// </summary>
+    private sealed record Entry(Descriptor Descriptor, ImageReference Source, ManifestContent? Manifest, string Origin, bool InTarget);
+
+    private static bool SameRepository(ImageReference a, ImageReference b) => a.Registry == b.Registry && a.Repository == b.Repository;
 
     private async Task<Resolved?> ResolveAsync(PushRequest request, SourceEntry source, CancellationToken cancellationToken)
     {
@@ -202,8 +211,9 @@ internal sealed class ManifestListPublisher
                 _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> {image.Digest} ({platform})");
                 return new Resolved(source, image, descriptor, []);
             case ImageIndex index:
+                var inTarget = SameRepository(source.Image, request.Target);
                 var children = await Task.WhenAll(SelectFromIndex(source, index).Select(async d =>
-                    (d, await _client.GetManifestAsync(source.Image.WithDigest(d.Digest), cancellationToken))));
+                    (d, inTarget ? null : await _client.GetManifestAsync(source.Image.WithDigest(d.Digest), cancellationToken))));
                 _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> index {index.Digest} ({children.Length} entries)");
                 return new Resolved(source, index, index.ToDescriptor(), [.. children]);
             default:
@@ -329,15 +339,16 @@ internal sealed class ManifestListPublisher
     }
 
     /// <summary>Image entries first (in input order), then attestations, which keep pointing at their subjects.</summary>
-    private static List<Entry> Flatten(IEnumerable<Resolved> sources)
+    private static List<Entry> Flatten(IEnumerable<Resolved> sources, ImageReference target)
     {
         var images = new List<Entry>();
         var attestations = new List<Entry>();
         foreach (var source in sources)
         {
+            var inTargetRepository = SameRepository(source.Source.Image, target);
             if (source.Children.IsDefaultOrEmpty)
             {
-                images.Add(new Entry(source.Descriptor, source.Source.Image, source.Manifest, source.Source.Origin));
+                images.Add(new Entry(source.Descriptor, source.Source.Image, source.Manifest, source.Source.Origin, inTargetRepository && source.Manifest is not null));
                 continue;
             }
 
@@ -346,7 +357,7 @@ internal sealed class ManifestListPublisher
                 var annotated = source.Source.Annotations.Count == 0 || descriptor.IsAttestation
                     ? descriptor
                     : descriptor with { Annotations = descriptor.Annotations.SetItems(source.Source.Annotations) };
-                var entry = new Entry(annotated, source.Source.Image, manifest, source.Source.Origin);
+                var entry = new Entry(annotated, source.Source.Image, manifest, source.Source.Origin, inTargetRepository);
                 (descriptor.IsAttestation ? attestations : images).Add(entry);
             }
         }
@@ -426,7 +437,8 @@ internal sealed class ManifestListPublisher
 
     /// <summary>
     /// Brings one child into the target repository, with as few requests as what is known allows: nothing for a child
-    /// the target's current index lists, or one read from (or pushed by this build into) the target repository itself;
+    /// the target's current index lists, or one read from the target repository itself (or pushed there by this build,
+    /// or listed by an index there);
     /// for a child from another repository of the same registry, one mount per blob (no HEAD first: a mount is its own
     /// check, answered 201 whether the registry links the blob now or held it already) and the manifest; from another
     /// registry, a HEAD of the manifest, then a HEAD and a copy per missing blob.
@@ -434,16 +446,12 @@ internal sealed class ManifestListPublisher
     private async Task EnsureChildAsync(ImageReference target, Entry entry, IReadOnlySet<Digest> inTarget, ConcurrentDictionary<Digest, Lazy<Task>> transfers, CancellationToken cancellationToken)
     {
         var digest = entry.Descriptor.Digest;
-        if (inTarget.Contains(digest))
+        if (inTarget.Contains(digest) || entry.InTarget)
         {
-            return; // listed by the index the first tag points at now
+            return; // listed by the index the first tag points at now, or known to be in the target's repository
         }
 
-        var sameRepository = entry.Source.Registry == target.Registry && entry.Source.Repository == target.Repository;
-        if (sameRepository && entry.Manifest is not null)
-        {
-            return; // read from this very repository by digest-verified GET, or pushed there by this build (publish outputs)
-        }
+        var sameRepository = SameRepository(entry.Source, target);
 
         var childInTarget = target.WithDigest(digest);
         var sameRegistry = entry.Source.Registry == target.Registry;
