@@ -93,9 +93,10 @@ internal sealed class ManifestListPublisher
 
     /// <summary>
     /// Points every tag at the index; true when anything was written. The index goes in under its first tag (which
-    /// stores it by digest too), then under the others side by side. When the first tag already points at this
-    /// index (a re-push), the other tags are checked first and only those that differ are written; otherwise they are
-    /// written without a check: a PUT costs the same round trip as the HEAD that might have spared it.
+    /// stores it by digest too, and is the canary: a registry that refuses the index refuses it once, and no other tag
+    /// is tried), then under the others side by side. When the first tag already points at this index (a re-push), the
+    /// other tags are checked first and only those that differ are written; otherwise they are written without a
+    /// check: a PUT costs the same round trip as the HEAD that might have spared it.
     /// </summary>
     private async Task<bool> MoveTagsAsync(ImageReference target, List<string> tags, ImageIndex index, Digest? firstTagNow, CancellationToken cancellationToken)
     {
