@@ -62,7 +62,7 @@ internal sealed class ManifestListPublisher
         var blobs = new ConcurrentDictionary<Digest, Lazy<Task>>();
         var inTarget = current switch
         {
-            ImageIndex listed => listed.Manifests.Select(d => d.Digest).Append(listed.Digest).ToHashSet(),
+            ImageIndex listed => listed.Manifests.Select(d => d.Digest).ToHashSet(),
             not null => [current.Digest],
             null => new HashSet<Digest>(),
         };
@@ -212,9 +212,9 @@ internal sealed class ManifestListPublisher
                 _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> {image.Digest} ({platform})");
                 return new Resolved(source, image, descriptor, []);
             case ImageIndex index:
-                var inTarget = SameRepository(source.Image, request.Target);
+                var inTargetRepository = SameRepository(source.Image, request.Target);
                 var children = await Task.WhenAll(SelectFromIndex(source, index).Select(async d =>
-                    (d, inTarget ? null : await _client.GetManifestAsync(source.Image.WithDigest(d.Digest), cancellationToken))));
+                    (d, inTargetRepository ? null : await _client.GetManifestAsync(source.Image.WithDigest(d.Digest), cancellationToken))));
                 _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> index {index.Digest} ({children.Length} entries)");
                 return new Resolved(source, index, index.ToDescriptor(), [.. children]);
             default:
@@ -439,10 +439,9 @@ internal sealed class ManifestListPublisher
     /// <summary>
     /// Brings one child into the target repository, with as few requests as what is known allows: nothing for a child
     /// the target's current index lists, or one read from the target repository itself (or pushed there by this build,
-    /// or listed by an index there);
-    /// for a child from another repository of the same registry, one mount per blob (no HEAD first: a mount is its own
-    /// check, answered 201 whether the registry links the blob now or held it already) and the manifest; from another
-    /// registry, a HEAD of the manifest, then a HEAD and a copy per missing blob.
+    /// or listed by an index there); for a child from another repository of the same registry, one mount per blob (no
+    /// HEAD first: a mount is its own check, answered 201 whether the registry links the blob now or held it already)
+    /// and the manifest; from another registry, a HEAD of the manifest, then a HEAD and a copy per missing blob.
     /// </summary>
     private async Task EnsureChildAsync(ImageReference target, Entry entry, IReadOnlySet<Digest> inTarget, ConcurrentDictionary<Digest, Lazy<Task>> transfers, CancellationToken cancellationToken)
     {
