@@ -17,8 +17,9 @@ namespace MultiArch.Build.Tasks.Tests.Registry;
 /// T = 2; d. push 10 sources from 10 other repositories into a new one.
 /// </summary>
 /// <remarks>
-/// The counts are exact, so a regression (or an improvement) shows here first; the depths are upper bounds (a busy
-/// machine can only make a chain look longer, never shorter). Every request is delayed by <see cref="Latency"/>.
+/// The counts are exact, so a regression (or an improvement) shows here first; the depths are upper bounds, and a
+/// chain found deeper than allowed is measured again (a busy machine can only make a chain look longer, never
+/// shorter). Every request is delayed by <see cref="Latency"/>.
 /// </remarks>
 [TestClass]
 public sealed class RequestCountTests
@@ -73,15 +74,14 @@ public sealed class RequestCountTests
         var (server, proxy) = await StartAsync();
         var repository = TestNames.Repository("count-a");
         await PushTestKit.SeedDirectAsync(server, repository, "1.0", TestImages.Index(TenPlatforms, "count-a"), Cancel);
-        var mark = proxy.Mark;
-
-        var engine = new FakeBuildEngine();
-        var task = new InspectImageManifest { BuildEngine = engine, Environment = TestClients.Lookup(TestClients.Environment(proxy)), Image = proxy.Reference(repository, "1.0") };
-        Assert.IsTrue(await Task.Run(task.Execute), engine.AllText);
-
         // GET the index, then the 10 child manifests at once: 11 requests, 2 round trips (goal: 12, 3).
-        AssertBudget(proxy, mark, "a. inspect 10-platform index", requests: 11, maxDepth: 2);
-        Assert.IsTrue(proxy.ExchangesSince(mark).All(e => e.Method == "GET" && e.Request.IsManifest));
+        var exchanges = await MeasureAsync(proxy, "a. inspect 10-platform index", requests: 11, maxDepth: 2, async _ =>
+        {
+            var engine = new FakeBuildEngine();
+            var task = new InspectImageManifest { BuildEngine = engine, Environment = TestClients.Lookup(TestClients.Environment(proxy)), Image = proxy.Reference(repository, "1.0") };
+            Assert.IsTrue(await Task.Run(task.Execute), engine.AllText);
+        });
+        Assert.IsTrue(exchanges.All(e => e.Method == "GET" && e.Request.IsManifest));
     }
 
     // ---------------------------------------------------------------- b/c. the target's own repository
@@ -97,13 +97,10 @@ public sealed class RequestCountTests
         var repository = TestNames.Repository("count-bc");
         var images = TenPlatforms.Take(n).Select(p => TestImages.Image(p, "count-bc")).ToList();
         await PushTestKit.SeedDirectAsync(server, Cancel, [.. images.Select(i => (repository, (string?)SourceTag(i.Platform), i))]);
-        var mark = proxy.Mark;
-
-        await PushAsync(proxy, proxy.Reference(repository, "1.0"), "1;latest", verify, images.Select(i => Item(i.Platform, proxy.Reference(repository, SourceTag(i.Platform)))));
-
         // N GET manifests (+ N GET configs to verify), 1 GET of the first tag side by side with them, 3 tag PUTs:
         // the first, then the other two together. Same repository: nothing to check or copy.
-        var exchanges = AssertBudget(proxy, mark, $"{(n == 3 ? "b" : "c")}. same repository, N={n}, T=2, verify={verify}", requests, maxDepth);
+        var exchanges = await MeasureAsync(proxy, $"{(n == 3 ? "b" : "c")}. same repository, N={n}, T=2, verify={verify}", requests, maxDepth, attempt =>
+            PushAsync(proxy, proxy.Reference(repository, $"1.0-{attempt}"), $"1-{attempt};latest-{attempt}", verify, images.Select(i => Item(i.Platform, proxy.Reference(repository, SourceTag(i.Platform))))));
         Assert.AreEqual(n, exchanges.Count(e => e.Method == "GET" && e.Request.IsManifest && e.Request.Path.Contains("/manifests/src-", StringComparison.Ordinal)));
         Assert.AreEqual(verify ? n : 0, exchanges.Count(e => e.Method == "GET" && e.Request.IsBlob));
         Assert.AreEqual(3, exchanges.Count(e => e.Method == "PUT"));
@@ -119,12 +116,10 @@ public sealed class RequestCountTests
         await PushTestKit.SeedDirectAsync(server, Cancel, [.. images.Select(i => (repository, (string?)SourceTag(i.Platform), i))]);
         var items = images.Select(i => Item(i.Platform, proxy.Reference(repository, SourceTag(i.Platform)))).ToList();
         await PushAsync(proxy, proxy.Reference(repository, "1.0"), "1;latest", verify: false, items);
-        var mark = proxy.Mark;
-
-        await PushAsync(proxy, proxy.Reference(repository, "1.0"), "1;latest", verify: false, items);
 
         // 3 GET sources + GET 1.0 (this very index), then HEAD 1 and latest: 6 requests, no write.
-        var exchanges = AssertBudget(proxy, mark, "b. re-push, verify=false", requests: 6, maxDepth: 2);
+        var exchanges = await MeasureAsync(proxy, "b. re-push, verify=false", requests: 6, maxDepth: 2, _ =>
+            PushAsync(proxy, proxy.Reference(repository, "1.0"), "1;latest", verify: false, items));
         Assert.IsEmpty(exchanges.Where(e => e.Request.IsWrite).ToList(), proxy.Transcript());
     }
 
@@ -139,14 +134,10 @@ public sealed class RequestCountTests
         var prefix = TestNames.Repository("count-d");
         var images = TenPlatforms.Select(p => TestImages.Image(p, "count-d")).ToList();
         await PushTestKit.SeedDirectAsync(server, Cancel, [.. images.Select(i => (SourceRepository(prefix, i.Platform), (string?)"1", i))]);
-        var target = prefix + "-target";
-        var mark = proxy.Mark;
-
-        await PushAsync(proxy, proxy.Reference(target, "1.0"), tags: null, verify, images.Select(i => Item(i.Platform, proxy.Reference(SourceRepository(prefix, i.Platform), "1"))));
-
         // N GET manifests (+ N configs), GET of the tag (404); 2 mounts per child (no HEAD first: a mount is its own
         // check), N child PUTs, 1 tag PUT. The goal is 60 requests and 6 round trips.
-        var exchanges = AssertBudget(proxy, mark, $"d. 10 other repositories into a new one, verify={verify}", requests, maxDepth);
+        var exchanges = await MeasureAsync(proxy, $"d. 10 other repositories into a new one, verify={verify}", requests, maxDepth, attempt =>
+            PushAsync(proxy, proxy.Reference($"{prefix}-target-{attempt}", "1.0"), tags: null, verify, images.Select(i => Item(i.Platform, proxy.Reference(SourceRepository(prefix, i.Platform), "1")))));
         Assert.AreEqual(20, exchanges.Count(e => e.Request.IsMount && e.Status == 201));
         Assert.AreEqual(0, exchanges.Count(e => e.Method == "HEAD"));
         Assert.AreEqual(0, exchanges.Count(e => e.Request.IsUpload && !e.Request.IsMount), "nothing streamed");
@@ -161,12 +152,10 @@ public sealed class RequestCountTests
         await PushTestKit.SeedDirectAsync(server, Cancel, [.. images.Select(i => (SourceRepository(prefix, i.Platform), (string?)"1", i))]);
         var items = images.Select(i => Item(i.Platform, proxy.Reference(SourceRepository(prefix, i.Platform), "1"))).ToList();
         await PushAsync(proxy, proxy.Reference(prefix + "-target", "1.0"), tags: null, verify: false, items);
-        var mark = proxy.Mark;
-
-        await PushAsync(proxy, proxy.Reference(prefix + "-target", "1.0"), tags: null, verify: false, items);
 
         // The tag's index lists every child: no check, no mount, no PUT. N GET sources + 1 GET tag, side by side.
-        var exchanges = AssertBudget(proxy, mark, "d. re-push (N=4), verify=false", requests: 5, maxDepth: 1);
+        var exchanges = await MeasureAsync(proxy, "d. re-push (N=4), verify=false", requests: 5, maxDepth: 1, _ =>
+            PushAsync(proxy, proxy.Reference(prefix + "-target", "1.0"), tags: null, verify: false, items));
         Assert.IsTrue(exchanges.All(e => e.Method == "GET"), proxy.Transcript());
     }
 
@@ -177,19 +166,18 @@ public sealed class RequestCountTests
         var repository = TestNames.Repository("count-index-source");
         var index = TestImages.Index(TenPlatforms.Take(4), "count-index-source", withAttestation: true);
         await PushTestKit.SeedDirectAsync(server, repository, "multi", index, Cancel);
-        var mark = proxy.Mark;
-
-        var spec = $"""
-            image: {proxy.Reference(repository, "1.0")}
-            manifests:
-              - image: {proxy.Reference(repository, "multi")}
-            """;
-        var result = await PushTestKit.PushAsync(TestClients.Environment(proxy), PushTestKit.FromSpec(spec), new RecordingLog(), Cancel);
-
         // GET the source index and the tag side by side, PUT the tag: the children are listed by an index in this very
         // repository, so neither their manifests nor a check are needed.
-        AssertBudget(proxy, mark, "index source in the target repository (4 images + 1 attestation)", requests: 3, maxDepth: 2);
-        Assert.HasCount(5, result.Index.Manifests);
+        await MeasureAsync(proxy, "index source in the target repository (4 images + 1 attestation)", requests: 3, maxDepth: 2, async attempt =>
+        {
+            var spec = $"""
+                image: {proxy.Reference(repository, $"1.0-{attempt}")}
+                manifests:
+                  - image: {proxy.Reference(repository, "multi")}
+                """;
+            var result = await PushTestKit.PushAsync(TestClients.Environment(proxy), PushTestKit.FromSpec(spec), new RecordingLog(), Cancel);
+            Assert.HasCount(5, result.Index.Manifests);
+        });
     }
 
     // ---------------------------------------------------------------- publish outputs
@@ -201,16 +189,14 @@ public sealed class RequestCountTests
         var repository = TestNames.Repository("count-outputs");
         var images = TenPlatforms.Take(3).Select(p => TestImages.Image(p, "count-outputs")).ToList();
         await PushTestKit.SeedDirectAsync(server, Cancel, [.. images.Select(i => (repository, (string?)SourceTag(i.Platform), i))]);
-        var mark = proxy.Mark;
-
         // What _MultiArchPublishPlatform returns for each platform: the SDK's digest, media type, manifest and config.
         var items = images.Select(i => Item(i.Platform, proxy.Reference(repository, SourceTag(i.Platform)),
             ("ManifestDigest", i.Digest.ToString()), ("ManifestMediaType", i.MediaType), ("Manifest", System.Text.Encoding.UTF8.GetString(i.Manifest)),
-            ("Configuration", System.Text.Encoding.UTF8.GetString(i.Config))));
-        await PushAsync(proxy, proxy.Reference(repository, "1.0"), "1;latest", verify: true, items);
+            ("Configuration", System.Text.Encoding.UTF8.GetString(i.Config)))).ToList();
 
         // Nothing to read about the images: GET the first tag, PUT it, PUT the other two. N + 1 + T = 6 at most.
-        var exchanges = AssertBudget(proxy, mark, "publish outputs, N=3, T=2, verify=true", requests: 4, maxDepth: 3);
+        var exchanges = await MeasureAsync(proxy, "publish outputs, N=3, T=2, verify=true", requests: 4, maxDepth: 3, attempt =>
+            PushAsync(proxy, proxy.Reference(repository, $"1.0-{attempt}"), $"1-{attempt};latest-{attempt}", verify: true, items));
         Assert.IsLessThanOrEqualTo(3 + 1 + 2, exchanges.Count);
     }
 
@@ -321,15 +307,32 @@ public sealed class RequestCountTests
         return (server, proxy);
     }
 
-    /// <summary>Asserts the exact request count and the depth bound of what happened since <paramref name="mark"/>, and reports both.</summary>
-    private IReadOnlyList<ProxyExchange> AssertBudget(FaultProxy proxy, int mark, string scenario, int requests, int maxDepth)
+    /// <summary>
+    /// Runs an operation (<paramref name="run"/>, given the attempt number for fresh tags or repositories) and asserts
+    /// its exact request count and its depth bound, and reports both. A busy machine (the suite runs classes side by
+    /// side, some of them building) can stall the test process long enough to make a chain look longer, never
+    /// shorter: a chain deeper than allowed is measured again, up to three times, and the shallowest counts.
+    /// </summary>
+    private async Task<IReadOnlyList<ProxyExchange>> MeasureAsync(FaultProxy proxy, string scenario, int requests, int maxDepth, Func<int, Task> run)
     {
-        var exchanges = proxy.ExchangesSince(mark);
-        var depth = RoundTrips.SequentialDepth(exchanges);
-        TestContext.WriteLine($"{scenario}: {exchanges.Count} requests, depth {depth}; {proxy.Counts(mark)}");
-        Assert.AreEqual(requests, exchanges.Count, $"{scenario}\n{proxy.Transcript(e => e.Sequence >= mark)}");
-        Assert.IsLessThanOrEqualTo(maxDepth, depth, $"{scenario}: the longest chain\n{RoundTrips.Describe(exchanges)}");
-        return exchanges;
+        IReadOnlyList<ProxyExchange> best = [];
+        var bestDepth = int.MaxValue;
+        for (var attempt = 1; attempt <= 3 && bestDepth > maxDepth; attempt++)
+        {
+            var mark = proxy.Mark;
+            await run(attempt);
+            var exchanges = proxy.ExchangesSince(mark);
+            var depth = RoundTrips.SequentialDepth(exchanges);
+            TestContext.WriteLine($"{scenario}, attempt {attempt}: {exchanges.Count} requests, depth {depth}; {proxy.Counts(mark)}");
+            Assert.AreEqual(requests, exchanges.Count, $"{scenario}\n{proxy.Transcript(e => e.Sequence >= mark)}");
+            if (depth < bestDepth)
+            {
+                (best, bestDepth) = (exchanges, depth);
+            }
+        }
+
+        Assert.IsLessThanOrEqualTo(maxDepth, bestDepth, $"{scenario}: the longest chain\n{RoundTrips.Describe(best)}");
+        return best;
     }
 
     private static async Task PushAsync(FaultProxy proxy, string target, string? tags, bool verify, IEnumerable<ITaskItem> sources)
