@@ -57,6 +57,10 @@ internal sealed partial class RegistryClient : IDisposable
         AutomaticDecompression = DecompressionMethods.None,
         MaxConnectionsPerServer = Math.Max(2, settings.MaxConcurrency),
         PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+
+        // No trace-context headers to registries (they would carry the build's activity ids), and no diagnostics handler
+        // to set up on the first request of the process.
+        ActivityHeadersPropagator = null,
         SslOptions = new SslClientAuthenticationOptions
         {
             // A certificate error is accepted only for hosts the user listed as insecure (and localhost).
