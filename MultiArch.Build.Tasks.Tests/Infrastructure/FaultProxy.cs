@@ -44,6 +44,7 @@ internal sealed class FaultProxy : IAsyncDisposable
     private readonly Lock _rulesLock = new();
     private readonly List<FaultRule> _rules = [];
     private readonly ConcurrentQueue<ProxyExchange> _exchanges = new();
+    private readonly long _origin = Stopwatch.GetTimestamp();
     private int _sequence;
 
     private FaultProxy(WebApplication app, Uri upstream, HttpMessageHandler upstreamHandler, RegistryServer? registry)
@@ -171,6 +172,7 @@ internal sealed class FaultProxy : IAsyncDisposable
     private async Task HandleAsync(HttpContext context)
     {
         var sequence = Interlocked.Increment(ref _sequence);
+        var started = Stopwatch.GetElapsedTime(_origin);
         var request = ProxyRequest.From(context.Request);
         var stopwatch = Stopwatch.StartNew();
         var rule = Claim(request);
@@ -197,7 +199,7 @@ internal sealed class FaultProxy : IAsyncDisposable
                 rule?.Name,
                 exchange.Outcome,
                 stopwatch.Elapsed,
-                exchange.Error));
+                exchange.Error) { Started = started });
         }
     }
 
@@ -415,6 +417,11 @@ internal sealed record ProxyExchange(
     TimeSpan Duration,
     string? Error)
 {
+    /// <summary>When the request arrived, from the proxy's start; <see cref="Started"/> + <see cref="Duration"/> is when its response ended.</summary>
+    public TimeSpan Started { get; init; }
+
+    public TimeSpan Ended => Started + Duration;
+
     public string Method => Request.Method;
 
     public string PathAndQuery => Request.PathAndQuery;
