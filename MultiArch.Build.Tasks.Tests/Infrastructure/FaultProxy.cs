@@ -48,6 +48,7 @@ internal sealed class FaultProxy : IAsyncDisposable
     private readonly Lock _rulesLock = new();
     private readonly List<FaultRule> _rules = [];
     private readonly ConcurrentQueue<ProxyExchange> _exchanges = new();
+    private readonly long _origin = Stopwatch.GetTimestamp();
     private int _sequence;
     private int _handling;
 
@@ -234,6 +235,7 @@ internal sealed class FaultProxy : IAsyncDisposable
     {
         Interlocked.Increment(ref _handling);
         var sequence = Interlocked.Increment(ref _sequence);
+        var started = Stopwatch.GetElapsedTime(_origin);
         var request = ProxyRequest.From(context.Request);
         var stopwatch = Stopwatch.StartNew();
         var rule = Claim(request);
@@ -262,6 +264,7 @@ internal sealed class FaultProxy : IAsyncDisposable
                 stopwatch.Elapsed,
                 exchange.Error)
             {
+                Started = started,
                 BodyBytes = exchange.BodyBytes,
             });
             Interlocked.Decrement(ref _handling);
@@ -489,6 +492,11 @@ internal sealed record ProxyExchange(
     TimeSpan Duration,
     string? Error)
 {
+    /// <summary>When the request arrived, from the proxy's start; <see cref="Started"/> + <see cref="Duration"/> is when its response ended.</summary>
+    public TimeSpan Started { get; init; }
+
+    public TimeSpan Ended => Started + Duration;
+
     /// <summary>How many bytes of response body reached the client's connection (what the proxy wrote).</summary>
     public long BodyBytes { get; init; }
 

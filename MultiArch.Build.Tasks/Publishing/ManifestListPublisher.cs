@@ -26,14 +26,24 @@ internal sealed class ManifestListPublisher
     {
         Validate(request);
 
-        var resolved = await Task.WhenAll(request.Sources.Select(s => ResolveAsync(request, s, cancellationToken)));
+        // What the first tag holds now is read side by side with the sources: one GET (the round trip a HEAD would
+        // cost) says whether this exact index is there already (a re-push writes nothing) and which children the target
+        // repository certainly holds (those its current index lists).
+        var tags = request.AllTags.ToList();
+        var currentTask = request.DryRun || tags.Count == 0
+            ? Task.FromResult<ManifestContent?>(null)
+            : _client.TryGetManifestAsync(request.Target.WithTag(tags[0]), RegistryAccess.Push, cancellationToken);
+        var resolveTask = Task.WhenAll(request.Sources.Select(s => ResolveAsync(request, s, cancellationToken)));
+        await Task.WhenAll(resolveTask, currentTask);
+        var resolved = await resolveTask;
+        var current = await currentTask;
         var present = resolved.Where(r => r is not null).Select(r => r!).ToList();
         if (present.Count == 0)
         {
             throw MultiArchException.Create(MessageId.AllSourcesMissing);
         }
 
-        var entries = Flatten(present);
+        var entries = Flatten(present, request.Target);
         CheckDuplicates(entries);
         var mediaType = ChooseFormat(request, entries);
         var annotations = mediaType == MediaTypes.OciIndex ? request.DefaultAnnotations.SetItems(request.Annotations) : request.Annotations;
@@ -50,15 +60,20 @@ internal sealed class ManifestListPublisher
         // Every child must be in the target repository, verified by digest, before any tag moves. A blob several
         // children share (a common base or app layer) is brought in once: two uploads of one blob race in a registry.
         var blobs = new ConcurrentDictionary<Digest, Lazy<Task>>();
-        await Task.WhenAll(entries.Select(e => EnsureChildAsync(request.Target, e, blobs, cancellationToken)));
+        var inTarget = current switch
+        {
+            ImageIndex listed => listed.Manifests.Select(d => d.Digest).ToHashSet(),
+            not null => [current.Digest],
+            null => new HashSet<Digest>(),
+        };
+        await Task.WhenAll(entries.Select(e => EnsureChildAsync(request.Target, e, inTarget, blobs, cancellationToken)));
 
-        var tags = request.AllTags.ToList();
         var pushed = new List<ImageReference>();
         var changed = false;
         if (tags.Count == 0)
         {
             var byDigest = request.Target.WithDigest(index.Digest);
-            if (await _client.HeadManifestAsync(byDigest, cancellationToken) is null)
+            if (await _client.HeadManifestAsync(byDigest, RegistryAccess.Push, cancellationToken) is null)
             {
                 await _client.PutManifestAsync(byDigest, index, cancellationToken);
                 changed = true;
@@ -68,43 +83,7 @@ internal sealed class ManifestListPublisher
         }
         else
         {
-            // The index goes in under its first tag written (which stores it by digest too), then the other tags.
-            // A tag that already points at this exact index is not written again. Tags that exist move first and new
-            // tags come last: a registry that refuses a tag (protected, immutable) refuses an existing one, and a moved
-            // tag can be put back, while a created one cannot be removed on its own.
-            var current = await Task.WhenAll(tags.Select(t => _client.HeadManifestAsync(request.Target.WithTag(t), cancellationToken)));
-            var moved = new List<(ImageReference Reference, Descriptor Previous)>();
-            var created = new List<ImageReference>();
-            try
-            {
-                foreach (var i in Enumerable.Range(0, tags.Count).OrderBy(i => current[i] is null ? 1 : 0))
-                {
-                    var reference = request.Target.WithTag(tags[i]);
-                    if (current[i]?.Digest == index.Digest)
-                    {
-                        _log.Message(LogLevel.Normal, $"{reference} already points at {index.Digest}; not pushed again.");
-                        continue;
-                    }
-
-                    await _client.PutManifestAsync(reference, index, cancellationToken);
-                    _log.Message(LogLevel.Normal, $"Tagged {reference} -> {index.Digest}");
-                    changed = true;
-                    if (current[i] is { } previous)
-                    {
-                        moved.Add((reference, previous));
-                    }
-                    else
-                    {
-                        created.Add(reference);
-                    }
-                }
-            }
-            catch (MultiArchException failure) when (moved.Count > 0 || created.Count > 0)
-            {
-                await PutTagsBackAsync(failure, moved, created, index.Digest);
-                throw;
-            }
-
+            changed = await MoveTagsAsync(request.Target, tags, index, current?.Digest, cancellationToken);
             pushed.AddRange(tags.Select(request.Target.WithTag));
         }
 
@@ -113,29 +92,95 @@ internal sealed class ManifestListPublisher
     }
 
     /// <summary>
-    /// After a tag failed: every tag this push moved goes back to the manifest it pointed at (the same bytes, so the
-    /// same digest). A tag this push created cannot be deleted on its own through the registry API: it is reported.
+    /// Points every tag at the index; true when anything was written. The index goes in under its first tag (which
+    /// stores it by digest too, and is the canary: a registry that refuses the index refuses it once, and no other tag
+    /// is tried), then under the others side by side. When the first tag already points at this index (a re-push), the
+    /// other tags are checked first and only those that differ are written; otherwise they are written without a
+    /// check: a PUT costs the same round trip as the HEAD that might have spared it.
     /// </summary>
-    private async Task PutTagsBackAsync(MultiArchException failure, List<(ImageReference Reference, Descriptor Previous)> moved, List<ImageReference> created, Digest index)
+    private async Task<bool> MoveTagsAsync(ImageReference target, List<string> tags, ImageIndex index, Digest? firstTagNow, CancellationToken cancellationToken)
     {
-        foreach (var (reference, previous) in moved)
+        var write = new bool[tags.Count];
+        if (firstTagNow == index.Digest)
         {
-            try
+            var others = await Task.WhenAll(tags.Skip(1).Select(t => _client.HeadManifestAsync(target.WithTag(t), RegistryAccess.Push, cancellationToken)));
+            for (var i = 1; i < tags.Count; i++)
             {
-                // Not cancellable: a build cancelled now would leave the tag moved.
-                var manifest = await _client.GetManifestAsync(reference.WithDigest(previous.Digest), CancellationToken.None);
-                await _client.PutManifestAsync(reference, manifest, CancellationToken.None);
-                _log.Message(LogLevel.Normal, $"Put {reference} back to {previous.Digest}, because the push failed.");
+                write[i] = others[i - 1]?.Digest != index.Digest;
             }
-            catch (MultiArchException ex)
+        }
+        else
+        {
+            Array.Fill(write, true);
+        }
+
+        for (var i = 0; i < tags.Count; i++)
+        {
+            if (!write[i])
             {
-                _log.Warning(ex.Code, $"{reference} could not be put back to {previous.Digest} after the push failed, and now points at {index}: {ex.Message}");
+                _log.Message(LogLevel.Normal, $"{target.WithTag(tags[i])} already points at {index.Digest}; not pushed again.");
             }
         }
 
-        foreach (var reference in created)
+        async Task PutAsync(int i)
         {
-            _log.Warning(failure.Code, $"{reference} did not exist before this push and now points at {index}; the push failed after creating it, and a tag cannot be deleted on its own.");
+            var reference = target.WithTag(tags[i]);
+            await _client.PutManifestAsync(reference, index, cancellationToken);
+            _log.Message(LogLevel.Normal, $"Tagged {reference} -> {index.Digest}");
+        }
+
+        if (write[0])
+        {
+            await PutAsync(0);
+        }
+
+        var written = new ConcurrentBag<ImageReference>();
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(1, tags.Count - 1).Where(i => write[i]).Select(async i =>
+            {
+                await PutAsync(i);
+                written.Add(target.WithTag(tags[i]));
+            }));
+        }
+        catch (MultiArchException failure) when (write[0])
+        {
+            await PutFirstTagBackAsync(failure, target.WithTag(tags[0]), firstTagNow, written, index.Digest);
+            throw;
+        }
+
+        return write.Any(w => w);
+    }
+
+    /// <summary>
+    /// Another tag failed after the first tag moved: the first tag goes back to what it pointed at (the same bytes, so
+    /// the same digest), so the target tag stays where it was. Other tags this push already wrote point at the new,
+    /// complete index; they are named in a warning (their earlier targets were not read, to save a request per tag).
+    /// </summary>
+    private async Task PutFirstTagBackAsync(MultiArchException failure, ImageReference first, Digest? previous, IEnumerable<ImageReference> written, Digest index)
+    {
+        if (previous is { } digest)
+        {
+            try
+            {
+                // Not cancellable: a build cancelled now would leave the target tag moved.
+                var manifest = await _client.GetManifestAsync(first.WithDigest(digest), CancellationToken.None);
+                await _client.PutManifestAsync(first, manifest, CancellationToken.None);
+                _log.Message(LogLevel.Normal, $"Put {first} back to {digest}, because the push failed.");
+            }
+            catch (MultiArchException ex)
+            {
+                _log.Warning(ex.Code, $"{first} could not be put back to {digest} after the push failed, and now points at {index}: {ex.Message}");
+            }
+        }
+        else
+        {
+            _log.Warning(failure.Code, $"{first} did not exist before this push and now points at {index}; the push failed after creating it, and a tag cannot be deleted on its own.");
+        }
+
+        foreach (var reference in written)
+        {
+            _log.Warning(failure.Code, $"{reference} was already moved to the complete index {index} when the push failed.");
         }
     }
 
@@ -167,11 +212,20 @@ internal sealed class ManifestListPublisher
 
     // ---------------------------------------------------------------- resolving sources
 
-    /// <summary>A source as resolved: its manifest (or index) and, for an index, its children's manifests.</summary>
-    private sealed record Resolved(SourceEntry Source, ManifestContent? Manifest, Descriptor Descriptor, ImmutableArray<(Descriptor Descriptor, ManifestContent Manifest)> Children);
+    /// <summary>
+    /// A source as resolved: its manifest (or index) and, for an index, its children's manifests (null for an index in
+    /// the target's own repository: its children are there, and nothing needs their content).
+    /// </summary>
+    private sealed record Resolved(SourceEntry Source, ManifestContent? Manifest, Descriptor Descriptor, ImmutableArray<(Descriptor Descriptor, ManifestContent? Manifest)> Children);
 
-    /// <summary>One entry of the new index and what is needed to bring it into the target repository.</summary>
-    private sealed record Entry(Descriptor Descriptor, ImageReference Source, ManifestContent? Manifest, string Origin);
+    /// <summary>
+    /// One entry of the new index and what is needed to bring it into the target repository. <paramref name="InTarget"/>:
+    /// known to be there already (read from the target's repository, pushed there by this build, or listed by an index
+    /// there), so it costs no request.
+    /// </summary>
+    private sealed record Entry(Descriptor Descriptor, ImageReference Source, ManifestContent? Manifest, string Origin, bool InTarget);
+
+    private static bool SameRepository(ImageReference a, ImageReference b) => a.Registry == b.Registry && a.Repository == b.Repository;
 
     private async Task<Resolved?> ResolveAsync(PushRequest request, SourceEntry source, CancellationToken cancellationToken)
     {
@@ -180,13 +234,13 @@ internal sealed class ManifestListPublisher
         {
             // Everything is known from the publish outputs (manifest and config): no request at all.
             var knownPlatform = source.KnownConfigPlatform is { } stated ? CompletePlatform(source, stated) : source.Platform!;
-            return new Resolved(source, null, known with { Platform = knownPlatform, Annotations = source.Annotations }, []);
+            return new Resolved(source, source.KnownManifest, known with { Platform = knownPlatform, Annotations = source.Annotations }, []);
         }
 
         ManifestContent manifest;
         try
         {
-            manifest = await _client.GetManifestAsync(source.Image, cancellationToken);
+            manifest = source.KnownManifest ?? await _client.GetManifestAsync(source.Image, cancellationToken);
         }
         catch (RegistryException ex) when (ex.IsNotFound && request.IgnoreMissing)
         {
@@ -204,8 +258,9 @@ internal sealed class ManifestListPublisher
                 _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> {image.Digest} ({platform})");
                 return new Resolved(source, image, descriptor, []);
             case ImageIndex index:
+                var inTargetRepository = SameRepository(source.Image, request.Target);
                 var children = await Task.WhenAll(SelectFromIndex(source, index).Select(async d =>
-                    (d, await _client.GetManifestAsync(source.Image.WithDigest(d.Digest), cancellationToken))));
+                    (d, inTargetRepository ? null : await _client.GetManifestAsync(source.Image.WithDigest(d.Digest), cancellationToken))));
                 _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> index {index.Digest} ({children.Length} entries)");
                 return new Resolved(source, index, index.ToDescriptor(), [.. children]);
             default:
@@ -240,9 +295,10 @@ internal sealed class ManifestListPublisher
             return input!;
         }
 
-        // A partial input (only a variant or os.version) always needs the config for os and architecture.
-        var configBytes = await _client.GetBlobAsync(source.Image, image.Config, cancellationToken);
-        var config = ImageConfig.Parse(configBytes, $"{source.Image.Name}@{image.Config.Digest}").Platform;
+        // A partial input (only a variant or os.version) always needs the config for os and architecture, unless the
+        // publish outputs carried it.
+        var config = source.KnownConfigPlatform ??
+            ImageConfig.Parse(await _client.GetBlobAsync(source.Image, image.Config, cancellationToken), $"{source.Image.Name}@{image.Config.Digest}").Platform;
         if (string.IsNullOrEmpty(config.Os) || string.IsNullOrEmpty(config.Architecture))
         {
             return IsComplete(input) ? input! : throw MultiArchException.Create(MessageId.UnknownPlatformInConfig, source.Image.Original, config.Os, config.Architecture);
@@ -330,15 +386,16 @@ internal sealed class ManifestListPublisher
     }
 
     /// <summary>Image entries first (in input order), then attestations, which keep pointing at their subjects.</summary>
-    private static List<Entry> Flatten(IEnumerable<Resolved> sources)
+    private static List<Entry> Flatten(IEnumerable<Resolved> sources, ImageReference target)
     {
         var images = new List<Entry>();
         var attestations = new List<Entry>();
         foreach (var source in sources)
         {
+            var inTargetRepository = SameRepository(source.Source.Image, target);
             if (source.Children.IsDefaultOrEmpty)
             {
-                images.Add(new Entry(source.Descriptor, source.Source.Image, source.Manifest, source.Source.Origin));
+                images.Add(new Entry(source.Descriptor, source.Source.Image, source.Manifest, source.Source.Origin, inTargetRepository && source.Manifest is not null));
                 continue;
             }
 
@@ -347,7 +404,7 @@ internal sealed class ManifestListPublisher
                 var annotated = source.Source.Annotations.Count == 0 || descriptor.IsAttestation
                     ? descriptor
                     : descriptor with { Annotations = descriptor.Annotations.SetItems(source.Source.Annotations) };
-                var entry = new Entry(annotated, source.Source.Image, manifest, source.Source.Origin);
+                var entry = new Entry(annotated, source.Source.Image, manifest, source.Source.Origin, inTargetRepository);
                 (descriptor.IsAttestation ? attestations : images).Add(entry);
             }
         }
@@ -425,24 +482,37 @@ internal sealed class ManifestListPublisher
         ex.Code is "MULTIARCH1001" or "MULTIARCH1008" or "MULTIARCH1015" ||
         ex is RegistryException { StatusCode: { } status } && ((int)status >= 500 || status is System.Net.HttpStatusCode.RequestTimeout or System.Net.HttpStatusCode.TooManyRequests);
 
-    private async Task EnsureChildAsync(ImageReference target, Entry entry, ConcurrentDictionary<Digest, Lazy<Task>> transfers, CancellationToken cancellationToken)
+    /// <summary>
+    /// Brings one child into the target repository, with as few requests as what is known allows: nothing for a child
+    /// the target's current index lists, or one read from the target repository itself (or pushed there by this build,
+    /// or listed by an index there); for a child from another repository of the same registry, one mount per blob (no
+    /// HEAD first: a mount is its own check, answered 201 whether the registry links the blob now or held it already)
+    /// and the manifest; from another registry, a HEAD of the manifest, then a HEAD and a copy per missing blob.
+    /// </summary>
+    private async Task EnsureChildAsync(ImageReference target, Entry entry, IReadOnlySet<Digest> inTarget, ConcurrentDictionary<Digest, Lazy<Task>> transfers, CancellationToken cancellationToken)
     {
         var digest = entry.Descriptor.Digest;
-        var sameRepository = entry.Source.Registry == target.Registry && entry.Source.Repository == target.Repository;
-        if (sameRepository && entry.Manifest is not null)
+        if (inTarget.Contains(digest) || entry.InTarget)
         {
-            return; // just read from this very repository by digest-verified GET
+            return; // listed by the index the first tag points at now, or known to be in the target's repository
         }
 
-        var inTarget = target.WithDigest(digest);
-        if (await _client.HeadManifestAsync(inTarget, cancellationToken) is { } existing && existing.Digest == digest)
-        {
-            return;
-        }
+        var sameRepository = SameRepository(entry.Source, target);
 
-        if (sameRepository)
+        var childInTarget = target.WithDigest(digest);
+        var sameRegistry = entry.Source.Registry == target.Registry;
+        if (sameRepository || !sameRegistry)
         {
-            throw MultiArchException.Create(MessageId.ChildNotPresent, $"{entry.Source.Original} ({digest})", target.Name);
+            // Only a digest is known (no read, no publish output), or the bytes would cross registries: look first.
+            if (await _client.HeadManifestAsync(childInTarget, RegistryAccess.Push, cancellationToken) is { } existing && existing.Digest == digest)
+            {
+                return;
+            }
+
+            if (sameRepository)
+            {
+                throw MultiArchException.Create(MessageId.ChildNotPresent, $"{entry.Source.Original} ({digest})", target.Name);
+            }
         }
 
         var manifest = entry.Manifest ?? await _client.GetManifestAsync(entry.Source.WithDigest(digest), cancellationToken);
@@ -453,15 +523,15 @@ internal sealed class ManifestListPublisher
 
         var blobs = new[] { image.Config }.Concat(image.Layers).Where(b => !MediaTypes.IsNonDistributable(b.MediaType))
             .DistinctBy(b => b.Digest).ToList();
-        var sameRegistry = entry.Source.Registry == target.Registry;
         await Task.WhenAll(blobs.Select(blob => transfers.GetOrAdd(blob.Digest, _ => new Lazy<Task>(async () =>
         {
-            if (await _client.BlobExistsAsync(target, blob.Digest, cancellationToken))
+            if (sameRegistry && await _client.TryMountBlobAsync(target, blob.Digest, entry.Source.Repository, cancellationToken))
             {
                 return;
             }
 
-            if (sameRegistry && await _client.TryMountBlobAsync(target, blob.Digest, entry.Source.Repository, cancellationToken))
+            // A copy moves the bytes through this machine: only when the target does not hold them yet.
+            if (await _client.BlobExistsAsync(target, blob.Digest, cancellationToken))
             {
                 return;
             }
@@ -469,7 +539,7 @@ internal sealed class ManifestListPublisher
             await CopyBlobAsync(entry.Source, target, blob, cancellationToken);
         })).Value));
 
-        await _client.PutManifestAsync(inTarget, manifest, cancellationToken);
+        await _client.PutManifestAsync(childInTarget, manifest, cancellationToken);
         _log.Message(LogLevel.Normal, $"Copied {entry.Source.Original} ({digest}) into {target.Name}{(sameRegistry ? string.Empty : " from another registry")}");
     }
 }

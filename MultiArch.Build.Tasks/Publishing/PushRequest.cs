@@ -48,6 +48,12 @@ internal sealed record SourceEntry(
 
     /// <summary>The platform the image's config states, when the caller has the config (publish outputs): saves a request.</summary>
     public Platform? KnownConfigPlatform { get; init; }
+
+    /// <summary>
+    /// The manifest itself, when the caller has its bytes (publish outputs, checked against <see cref="Known"/>'s digest):
+    /// no GET, and in the target's own repository no check either, since the build just pushed it there.
+    /// </summary>
+    public ManifestContent? KnownManifest { get; init; }
 }
 
 /// <summary>The outcome of a push (or of a dry run).</summary>

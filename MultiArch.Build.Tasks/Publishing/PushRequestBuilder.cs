@@ -53,7 +53,7 @@ internal static class PushRequestBuilder
                 throw MultiArchException.Create(MessageId.MissingManifestArgument, $"The Image metadata of {origin}", "ContainerPlatforms items are used to push an index");
             }
 
-            return new SourceEntry(ParseAt(item.Image, origin), platform, ParseAnnotations(item.Annotations), origin) { Known = item.Known, KnownConfigPlatform = item.KnownConfigPlatform };
+            return new SourceEntry(ParseAt(item.Image, origin), platform, ParseAnnotations(item.Annotations), origin) { Known = item.Known, KnownConfigPlatform = item.KnownConfigPlatform, KnownManifest = item.KnownManifest };
         }).ToImmutableArray();
         return new PushRequest(ImageReference.Parse(target), [.. SplitList(tags)], sources, ParseAnnotations(annotations), format);
     }
@@ -106,4 +106,6 @@ internal sealed record PlatformItem(string Platform, string? Image, string? OsVe
     public Descriptor? Known { get; init; }
 
     public Platform? KnownConfigPlatform { get; init; }
+
+    public ManifestContent? KnownManifest { get; init; }
 }

@@ -29,7 +29,8 @@ internal sealed partial class RegistryClient : IDisposable
         _settings = settings;
         _log = settings.Log;
         _inFlight = new SemaphoreSlim(Math.Max(1, settings.MaxConcurrency));
-        _http = new HttpClient(settings.TransportFactory?.Invoke() ?? CreateTransport(settings), disposeHandler: true)
+        LoopbackSchemeHandler.Assume(settings);
+        _http = new HttpClient(new LoopbackSchemeHandler(settings, settings.TransportFactory?.Invoke() ?? CreateTransport(settings), () => Interlocked.Increment(ref _requestCount)), disposeHandler: true)
         {
             Timeout = Timeout.InfiniteTimeSpan,
         };
@@ -56,6 +57,10 @@ internal sealed partial class RegistryClient : IDisposable
         AutomaticDecompression = DecompressionMethods.None,
         MaxConnectionsPerServer = Math.Max(2, settings.MaxConcurrency),
         PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+
+        // No trace-context headers to registries (they would carry the build's activity ids), and no diagnostics handler
+        // to set up on the first request of the process.
+        ActivityHeadersPropagator = null,
         SslOptions = new SslClientAuthenticationOptions
         {
             // A certificate error is accepted only for hosts the user listed as insecure (and localhost).
@@ -68,21 +73,38 @@ internal sealed partial class RegistryClient : IDisposable
     // ---------------------------------------------------------------- manifests
 
     /// <summary>Reads a manifest or index by tag or digest; the bytes are kept and their digest verified.</summary>
-    public Task<ManifestContent> GetManifestAsync(ImageReference reference, CancellationToken cancellationToken)
+    public async Task<ManifestContent> GetManifestAsync(ImageReference reference, CancellationToken cancellationToken) =>
+        (await GetManifestCoreAsync(reference, RegistryAccess.Pull, missingIsNull: false, cancellationToken))!;
+
+    /// <summary>
+    /// As <see cref="GetManifestAsync"/>, but null when there is nothing under that tag or digest (one request either
+    /// way): where a HEAD would only give the digest, this gives the content too for the same round trip.
+    /// <paramref name="access"/> <see cref="RegistryAccess.Push"/> asks for the token a push needs anyway (a target
+    /// about to be written), so the check and the writes share one token.
+    /// </summary>
+    public Task<ManifestContent?> TryGetManifestAsync(ImageReference reference, RegistryAccess access, CancellationToken cancellationToken) =>
+        GetManifestCoreAsync(reference, access, missingIsNull: true, cancellationToken);
+
+    private Task<ManifestContent?> GetManifestCoreAsync(ImageReference reference, RegistryAccess access, bool missingIsNull, CancellationToken cancellationToken)
     {
         var request = new RegistryRequest(reference.Registry, HttpMethod.Get, $"/v2/{reference.Repository}/manifests/{reference.ReferenceForApi}")
         {
-            Scopes = [PullScope(reference.Repository)],
+            Scopes = [ScopeFor(reference.Repository, access)],
             Accept = MediaTypes.ManifestAccept,
         };
-        return RetryBrokenBodyAsync(request, () => GetManifestOnceAsync(request, reference, cancellationToken), cancellationToken);
+        return RetryBrokenBodyAsync(request, () => GetManifestOnceAsync(request, reference, missingIsNull, cancellationToken), cancellationToken);
     }
 
-    private async Task<ManifestContent> GetManifestOnceAsync(RegistryRequest request, ImageReference reference, CancellationToken cancellationToken)
+    private async Task<ManifestContent?> GetManifestOnceAsync(RegistryRequest request, ImageReference reference, bool missingIsNull, CancellationToken cancellationToken)
     {
         using var response = await SendAsync(request, cancellationToken);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
+            if (missingIsNull)
+            {
+                return null;
+            }
+
             throw await NotFoundAsync(request, response, reference, cancellationToken);
         }
 
@@ -142,11 +164,15 @@ internal sealed partial class RegistryClient : IDisposable
     }
 
     /// <summary>HEAD of a manifest: its descriptor (media type, digest, size), or null when it does not exist.</summary>
-    public async Task<Descriptor?> HeadManifestAsync(ImageReference reference, CancellationToken cancellationToken)
+    public Task<Descriptor?> HeadManifestAsync(ImageReference reference, CancellationToken cancellationToken) =>
+        HeadManifestAsync(reference, RegistryAccess.Pull, cancellationToken);
+
+    /// <summary>As <see cref="HeadManifestAsync(ImageReference, CancellationToken)"/>, with the token for <paramref name="access"/>.</summary>
+    public async Task<Descriptor?> HeadManifestAsync(ImageReference reference, RegistryAccess access, CancellationToken cancellationToken)
     {
         var request = new RegistryRequest(reference.Registry, HttpMethod.Head, $"/v2/{reference.Repository}/manifests/{reference.ReferenceForApi}")
         {
-            Scopes = [PullScope(reference.Repository)],
+            Scopes = [ScopeFor(reference.Repository, access)],
             Accept = MediaTypes.ManifestAccept,
         };
         using var response = await SendAsync(request, cancellationToken);
@@ -426,6 +452,8 @@ internal sealed partial class RegistryClient : IDisposable
     internal static string PullScope(string repository) => $"repository:{repository}:pull";
 
     internal static string PushScope(string repository) => $"repository:{repository}:pull,push";
+
+    private static string ScopeFor(string repository, RegistryAccess access) => access == RegistryAccess.Push ? PushScope(repository) : PullScope(repository);
 
     private static Digest? HeaderDigest(HttpResponseMessage response) =>
         response.Headers.TryGetValues("Docker-Content-Digest", out var values) && Digest.TryParse(values.FirstOrDefault(), out var digest) ? digest : null;

@@ -87,7 +87,7 @@ public sealed class InspectImageManifest : MultiArchTask
         var entries = Entries(result).ToList();
         Manifests = [.. entries.Select(ToItem)];
         CheckRequiredPlatforms(required, entries.Select(e => e.Platform).OfType<Platform>().ToList());
-        Log.LogMessage(MessageImportance.Low, $"MultiArch: {client.RequestCount} registry requests.");
+        LogRequestSummary(client);
     }
 
     private static IEnumerable<Descriptor> Entries(InspectResult result) => result.Root switch

@@ -11,6 +11,7 @@ namespace MultiArch.Build.Tasks.Tasks;
 public abstract class MultiArchTask : BuildTask, ICancelableTask
 {
     private readonly CancellationTokenSource _cancellation = new();
+    private readonly System.Diagnostics.Stopwatch _stopwatch = new();
 
     /// <summary>Seconds one registry request may wait for its response headers (default 100).</summary>
     public string? RegistryTimeout { get; set; }
@@ -21,7 +22,7 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
     /// <summary>Seconds the whole task may take (default 1800); then it stops and leaves every tag unchanged.</summary>
     public string? OperationTimeout { get; set; }
 
-    /// <summary>How many registry requests may run side by side (default 8).</summary>
+    /// <summary>How many registry requests may run side by side (default 32).</summary>
     public int MaxParallelism { get; set; }
 
     /// <summary>Token-service hosts other than the registry's own that may receive credentials (semicolon-separated).</summary>
@@ -40,6 +41,7 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
 
     public override bool Execute()
     {
+        _stopwatch.Restart();
         TimeSpan operationTimeout;
         try
         {
@@ -93,6 +95,13 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
     }
 
     private protected IBuildLog BuildLog => new TaskBuildLog(Log);
+
+    /// <summary>
+    /// The task's own cost, at low importance: its registry requests (token requests included) and its time from
+    /// <see cref="Execute"/> on, without MSBuild's start-up (eng/bench-registry.sh reads this line).
+    /// </summary>
+    private protected void LogRequestSummary(RegistryClient client) =>
+        Log.LogMessage(MessageImportance.Low, $"MultiArch: {GetType().Name}: {client.RequestCount} registry requests in {_stopwatch.Elapsed.TotalMilliseconds.ToString("0", System.Globalization.CultureInfo.InvariantCulture)} ms.");
 
     /// <summary>Settings from the environment and the task's parameters; the auth cache is shared by every task of the build.</summary>
     private protected RegistrySettings CreateSettings()

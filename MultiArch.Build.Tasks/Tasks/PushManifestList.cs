@@ -101,7 +101,7 @@ public sealed class PushManifestList : MultiArchTask
             await File.WriteAllTextAsync(DigestFile, Digest, cancellationToken);
         }
 
-        Log.LogMessage(MessageImportance.Low, $"MultiArch: {client.RequestCount} registry requests.");
+        LogRequestSummary(client);
     }
 
     private PushRequest BuildRequest()
@@ -158,13 +158,15 @@ public sealed class PushManifestList : MultiArchTask
 
         // Publish outputs carry the manifest and config themselves: trust them only when the manifest hashes to its digest.
         Platform? configPlatform = null;
+        ManifestContent? knownManifest = null;
         var manifest = item.GetMetadata("Manifest");
         if (!string.IsNullOrEmpty(manifest) && Oci.Digest.TryParse(digest, out var reported))
         {
             var bytes = System.Text.Encoding.UTF8.GetBytes(manifest);
             if (reported.Matches(bytes))
             {
-                known = new Descriptor(string.IsNullOrEmpty(mediaType) ? ManifestContent.Parse(bytes, null, item.ItemSpec).MediaType : mediaType, reported, bytes.Length);
+                knownManifest = ManifestContent.Parse(bytes, NullIfEmpty(mediaType), item.ItemSpec);
+                known = knownManifest.ToDescriptor();
                 var configuration = item.GetMetadata("Configuration");
                 if (!string.IsNullOrEmpty(configuration))
                 {
@@ -177,7 +179,7 @@ public sealed class PushManifestList : MultiArchTask
             }
         }
 
-        return new PlatformItem(item.ItemSpec, item.GetMetadata("Image"), item.GetMetadata("OSVersion"), item.GetMetadata("OSFeatures"), item.GetMetadata("Annotations")) { Known = known, KnownConfigPlatform = configPlatform };
+        return new PlatformItem(item.ItemSpec, item.GetMetadata("Image"), item.GetMetadata("OSVersion"), item.GetMetadata("OSFeatures"), item.GetMetadata("Annotations")) { Known = known, KnownConfigPlatform = configPlatform, KnownManifest = knownManifest };
     }
 
     private System.Collections.Immutable.ImmutableSortedDictionary<string, string> KnownAnnotations()
