@@ -249,6 +249,7 @@ for s in "abcd":
         fmt = lambda x: f"{x:g}"
         ratio_task = f"{task / fastest:.2f}×" if task is not None and fastest else ""
         ratio_wall = f"{wall / fastest:.2f}×" if fastest and v not in peers else ""
-        print(f"| {title[s] if v == variants[0] else ''} | {label[v]} | {f'{task:g} ms' if task is not None else ''} | {wall:g} ms | "
+        name = "**ours** (InspectContainerImage)" if s == "a" and v == "ours" else label[v]
+        print(f"| {title[s] if v == variants[0] else ''} | {name} | {f'{task:g} ms' if task is not None else ''} | {wall:g} ms | "
               f"{fmt(req)}{f' (+{fmt(probes)})' if probes else ''} | {fmt(depth)} | {ratio_task} | {ratio_wall} |")
 PY
