@@ -218,18 +218,7 @@ internal sealed partial class RegistryClient : IDisposable
 
     private async Task PutManifestOnceAsync(ImageReference target, ManifestContent content, CancellationToken cancellationToken)
     {
-        var raw = content.Raw;
-        var request = new RegistryRequest(target.Registry, HttpMethod.Put, $"/v2/{target.Repository}/manifests/{target.ReferenceForApi}")
-        {
-            Scopes = [PushScope(target.Repository)],
-            Content = () =>
-            {
-                var body = new ReadOnlyMemoryContent(raw);
-                body.Headers.ContentType = new MediaTypeHeaderValue(content.MediaType);
-                return body;
-            },
-            Idempotent = true,
-        };
+        var request = ManifestPut(target, content);
         using var response = await SendAsync(request, cancellationToken);
         if (response.StatusCode is not (HttpStatusCode.Created or HttpStatusCode.OK or HttpStatusCode.Accepted))
         {
@@ -342,11 +331,7 @@ internal sealed partial class RegistryClient : IDisposable
             throw await ErrorAsync(get, download, source, cancellationToken);
         }
 
-        var start = new RegistryRequest(target.Registry, HttpMethod.Post, $"/v2/{target.Repository}/blobs/uploads/")
-        {
-            Scopes = [PushScope(target.Repository)],
-            Content = () => new ByteArrayContent([]),
-        };
+        var start = StartUpload(target);
         using var session = await SendAsync(start, cancellationToken);
         if (session.StatusCode != HttpStatusCode.Accepted || session.Headers.Location is null)
         {
@@ -397,20 +382,48 @@ internal sealed partial class RegistryClient : IDisposable
     public async Task UploadBlobAsync(ImageReference target, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {
         var digest = Digest.FromContent(content.Span);
-        var start = new RegistryRequest(target.Registry, HttpMethod.Post, $"/v2/{target.Repository}/blobs/uploads/")
-        {
-            Scopes = [PushScope(target.Repository)],
-            Content = () => new ByteArrayContent([]),
-        };
+        var start = StartUpload(target);
         using var session = await SendAsync(start, cancellationToken);
         if (session.StatusCode != HttpStatusCode.Accepted || session.Headers.Location is null)
         {
             throw await ErrorAsync(start, session, target, cancellationToken);
         }
 
-        var location = ResolveLocation(start, session.Headers.Location);
+        var put = MonolithicPut(target, ResolveLocation(start, session.Headers.Location), digest, content);
+        using var done = await SendAsync(put, cancellationToken);
+        if (done.StatusCode is not (HttpStatusCode.Created or HttpStatusCode.NoContent or HttpStatusCode.OK))
+        {
+            throw await ErrorAsync(put, done, target, cancellationToken);
+        }
+    }
+
+    /// <summary>The PUT of manifest bytes under a tag or digest, with their media type (idempotent: the same bytes, the same digest).</summary>
+    private static RegistryRequest ManifestPut(ImageReference target, ManifestContent content) =>
+        new(target.Registry, HttpMethod.Put, $"/v2/{target.Repository}/manifests/{target.ReferenceForApi}")
+        {
+            Scopes = [PushScope(target.Repository)],
+            Content = () =>
+            {
+                var body = new ReadOnlyMemoryContent(content.Raw);
+                body.Headers.ContentType = new MediaTypeHeaderValue(content.MediaType);
+                return body;
+            },
+            Idempotent = true,
+        };
+
+    /// <summary>The POST that opens an upload session in <paramref name="target"/>'s repository.</summary>
+    private static RegistryRequest StartUpload(ImageReference target) =>
+        new(target.Registry, HttpMethod.Post, $"/v2/{target.Repository}/blobs/uploads/")
+        {
+            Scopes = [PushScope(target.Repository)],
+            Content = () => new ByteArrayContent([]),
+        };
+
+    /// <summary>The PUT that completes an upload session at <paramref name="location"/> with all the bytes at once.</summary>
+    private static RegistryRequest MonolithicPut(ImageReference target, string location, Digest digest, ReadOnlyMemory<byte> content)
+    {
         var separator = location.Contains('?', StringComparison.Ordinal) ? "&" : "?";
-        var put = new RegistryRequest(target.Registry, HttpMethod.Put, location + separator + "digest=" + Uri.EscapeDataString(digest.ToString()))
+        return new RegistryRequest(target.Registry, HttpMethod.Put, location + separator + "digest=" + Uri.EscapeDataString(digest.ToString()))
         {
             Scopes = [PushScope(target.Repository)],
             Content = () =>
@@ -421,11 +434,6 @@ internal sealed partial class RegistryClient : IDisposable
             },
             AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
         };
-        using var done = await SendAsync(put, cancellationToken);
-        if (done.StatusCode is not (HttpStatusCode.Created or HttpStatusCode.NoContent or HttpStatusCode.OK))
-        {
-            throw await ErrorAsync(put, done, target, cancellationToken);
-        }
     }
 
     private async Task CancelUploadAsync(ImageReference target, Uri location, CancellationToken cancellationToken)
@@ -495,30 +503,14 @@ internal sealed partial class RegistryClient : IDisposable
     public async Task<RegistryAnswer> UploadBlobForAnswerAsync(ImageReference target, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {
         var digest = Digest.FromContent(content.Span);
-        var start = new RegistryRequest(target.Registry, HttpMethod.Post, $"/v2/{target.Repository}/blobs/uploads/")
-        {
-            Scopes = [PushScope(target.Repository)],
-            Content = () => new ByteArrayContent([]),
-        };
+        var start = StartUpload(target);
         using var session = await SendAsync(start, cancellationToken);
         if (session.StatusCode != HttpStatusCode.Accepted || session.Headers.Location is null)
         {
             return await AnswerAsync(start, session, target, cancellationToken);
         }
 
-        var location = ResolveLocation(start, session.Headers.Location);
-        var separator = location.Contains('?', StringComparison.Ordinal) ? "&" : "?";
-        var put = new RegistryRequest(target.Registry, HttpMethod.Put, location + separator + "digest=" + Uri.EscapeDataString(digest.ToString()))
-        {
-            Scopes = [PushScope(target.Repository)],
-            Content = () =>
-            {
-                var body = new ReadOnlyMemoryContent(content);
-                body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-                return body;
-            },
-            AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
-        };
+        var put = MonolithicPut(target, ResolveLocation(start, session.Headers.Location), digest, content);
         using var done = await SendAsync(put, cancellationToken);
         var answer = await AnswerAsync(put, done, target, cancellationToken);
         if (!answer.IsSuccess)
@@ -538,11 +530,7 @@ internal sealed partial class RegistryClient : IDisposable
     public async Task<(RegistryAnswer Answer, int Chunks)> UploadBlobChunkedAsync(ImageReference target, ReadOnlyMemory<byte> content, int chunkSize, CancellationToken cancellationToken)
     {
         var digest = Digest.FromContent(content.Span);
-        var start = new RegistryRequest(target.Registry, HttpMethod.Post, $"/v2/{target.Repository}/blobs/uploads/")
-        {
-            Scopes = [PushScope(target.Repository)],
-            Content = () => new ByteArrayContent([]),
-        };
+        var start = StartUpload(target);
         using var session = await SendAsync(start, cancellationToken);
         if (session.StatusCode != HttpStatusCode.Accepted || session.Headers.Location is null)
         {
@@ -634,18 +622,7 @@ internal sealed partial class RegistryClient : IDisposable
     /// </summary>
     public async Task<RegistryAnswer> PutManifestForAnswerAsync(ImageReference target, ManifestContent content, CancellationToken cancellationToken)
     {
-        var raw = content.Raw;
-        var request = new RegistryRequest(target.Registry, HttpMethod.Put, $"/v2/{target.Repository}/manifests/{target.ReferenceForApi}")
-        {
-            Scopes = [PushScope(target.Repository)],
-            Content = () =>
-            {
-                var body = new ReadOnlyMemoryContent(raw);
-                body.Headers.ContentType = new MediaTypeHeaderValue(content.MediaType);
-                return body;
-            },
-            Idempotent = true,
-        };
+        var request = ManifestPut(target, content);
         using var response = await SendAsync(request, cancellationToken);
         var answer = await AnswerAsync(request, response, target, cancellationToken);
         if (answer.IsSuccess && HeaderDigest(response) is { } reported && reported != content.Digest)
