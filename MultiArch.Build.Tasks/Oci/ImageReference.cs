@@ -45,8 +45,6 @@ internal sealed record ImageReference
 
     public ImageReference WithDigest(Digest digest) => new(Registry, Repository, null, digest, $"{Registry}/{Repository}@{digest}");
 
-    public ImageReference WithRepository(string repository) => Parse($"{Registry}/{repository}:{Tag ?? "latest"}");
-
     /// <summary><c>registry/repository</c>.</summary>
     public string Name => $"{Registry}/{Repository}";
 

@@ -76,6 +76,7 @@ internal static class PushRequestBuilder
         return builder.ToImmutable();
     }
 
+    /// <summary>An MSBuild list property or metadata value: semicolons or commas, trimmed, empty entries dropped.</summary>
     public static string[] SplitList(string? value) =>
         (value ?? string.Empty).Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 

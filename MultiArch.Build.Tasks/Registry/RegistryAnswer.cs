@@ -36,8 +36,6 @@ internal sealed record RegistryAnswer(string Method, string Path, int Status, IR
         var path = Uri.TryCreate(exception.Url, UriKind.Absolute, out var url) ? url.AbsolutePath : exception.Url;
         return new RegistryAnswer(exception.Method, path, (int)(exception.StatusCode ?? 0), exception.ErrorCodes, exception.ErrorCodes.Count > 0 ? null : exception.Message);
     }
-
-    public static RegistryAnswer Success(string method, string path, HttpStatusCode status) => new(method, path, (int)status, [], null);
 }
 
 /// <summary>A manifest exactly as a registry served it (empty <see cref="Bytes"/> unless <see cref="Answer"/> is 200).</summary>

@@ -231,17 +231,6 @@ internal sealed partial class RegistryClient : IDisposable
         }
     }
 
-    public async Task<bool> DeleteManifestAsync(ImageReference target, Digest digest, CancellationToken cancellationToken)
-    {
-        var request = new RegistryRequest(target.Registry, HttpMethod.Delete, $"/v2/{target.Repository}/manifests/{digest}")
-        {
-            Scopes = [$"repository:{target.Repository}:delete"],
-            Idempotent = true,
-        };
-        using var response = await SendAsync(request, cancellationToken);
-        return response.StatusCode is HttpStatusCode.Accepted or HttpStatusCode.OK;
-    }
-
     // ---------------------------------------------------------------- blobs
 
     /// <summary>Reads a small blob (an image config) with its digest and size verified.</summary>
@@ -297,12 +286,7 @@ internal sealed partial class RegistryClient : IDisposable
     /// </summary>
     public async Task<bool> TryMountBlobAsync(ImageReference target, Digest digest, string fromRepository, CancellationToken cancellationToken)
     {
-        var request = new RegistryRequest(target.Registry, HttpMethod.Post, $"/v2/{target.Repository}/blobs/uploads/?mount={Uri.EscapeDataString(digest.ToString())}&from={Uri.EscapeDataString(fromRepository)}")
-        {
-            Scopes = [PushScope(target.Repository), PullScope(fromRepository)],
-            Content = () => new ByteArrayContent([]),
-            Idempotent = true,
-        };
+        var request = MountRequest(target, digest, fromRepository);
         using var response = await SendAsync(request, cancellationToken);
         if (response.StatusCode == HttpStatusCode.Created)
         {
@@ -408,6 +392,15 @@ internal sealed partial class RegistryClient : IDisposable
                 body.Headers.ContentType = new MediaTypeHeaderValue(content.MediaType);
                 return body;
             },
+            Idempotent = true,
+        };
+
+    /// <summary>The POST that asks to mount <paramref name="digest"/> from <paramref name="fromRepository"/> (pull there, push here).</summary>
+    private static RegistryRequest MountRequest(ImageReference target, Digest digest, string fromRepository) =>
+        new(target.Registry, HttpMethod.Post, $"/v2/{target.Repository}/blobs/uploads/?mount={Uri.EscapeDataString(digest.ToString())}&from={Uri.EscapeDataString(fromRepository)}")
+        {
+            Scopes = [PushScope(target.Repository), PullScope(fromRepository)],
+            Content = () => new ByteArrayContent([]),
             Idempotent = true,
         };
 
@@ -600,12 +593,7 @@ internal sealed partial class RegistryClient : IDisposable
     /// </summary>
     public async Task<RegistryAnswer> MountBlobForAnswerAsync(ImageReference target, Digest digest, string fromRepository, CancellationToken cancellationToken)
     {
-        var request = new RegistryRequest(target.Registry, HttpMethod.Post, $"/v2/{target.Repository}/blobs/uploads/?mount={Uri.EscapeDataString(digest.ToString())}&from={Uri.EscapeDataString(fromRepository)}")
-        {
-            Scopes = [PushScope(target.Repository), PullScope(fromRepository)],
-            Content = () => new ByteArrayContent([]),
-            Idempotent = true,
-        };
+        var request = MountRequest(target, digest, fromRepository);
         using var response = await SendAsync(request, cancellationToken);
         var answer = await AnswerAsync(request, response, target, cancellationToken);
         if (response.StatusCode == HttpStatusCode.Accepted && response.Headers.Location is { } location)

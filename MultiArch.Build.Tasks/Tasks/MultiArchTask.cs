@@ -162,10 +162,6 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
 
         return TimeSpan.FromSeconds(seconds);
     }
-
-    /// <summary>Splits an MSBuild list property: semicolons or commas, trimmed, empty entries dropped.</summary>
-    private protected static string[] SplitList(string? value) =>
-        (value ?? string.Empty).Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 }
 
 /// <summary>Routes <see cref="IBuildLog"/> to MSBuild.</summary>

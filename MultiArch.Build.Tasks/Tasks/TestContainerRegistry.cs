@@ -117,7 +117,7 @@ public sealed class TestContainerRegistry : MultiArchTask
 
     private List<string> ParseRequired()
     {
-        var names = SplitList(Require);
+        var names = PushRequestBuilder.SplitList(Require);
         if (names.Length == 0)
         {
             return [.. RegistryCapabilities.DefaultRequired];
