@@ -16,25 +16,14 @@ namespace MultiArch.Build.Tasks.Tests.Registry;
 [TestClass]
 public sealed class AuthSecurityTests
 {
-    private readonly List<IAsyncDisposable> _disposables = [];
+    private readonly TestResources _resources = new();
 
     public TestContext TestContext { get; set; } = null!;
 
     private CancellationToken Cancel => TestContext.CancellationToken;
 
     [TestCleanup]
-    public async Task CleanupAsync()
-    {
-        foreach (var disposable in _disposables)
-        {
-            if (disposable is FaultProxy proxy && TestContext.CurrentTestOutcome != UnitTestOutcome.Passed)
-            {
-                TestContext.WriteLine($"--- {proxy} ---\n{proxy.Transcript()}");
-            }
-
-            await disposable.DisposeAsync();
-        }
-    }
+    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
 
     // ---------------------------------------------------------------- token expiry and bad credentials
 
@@ -128,7 +117,7 @@ public sealed class AuthSecurityTests
         var (server, repository, image) = await SeedTokenRegistryAsync("auth-realm-host");
         var proxy = await ProxyAsync(server);
         var tokens = await ReliabilityKit.ProxyTokenServiceAsync(proxy, host: "localhost", Cancel);
-        _disposables.Add(tokens);
+        _resources.Add(tokens);
         var target = ImageReference.Parse(proxy.Reference(repository, "2"));
 
         using (var client = ReliabilityKit.Client(proxy))
@@ -158,7 +147,7 @@ public sealed class AuthSecurityTests
     {
         var (server, repository, _) = await SeedTokenRegistryAsync("auth-realm-scheme");
         var proxy = await FaultProxy.StartHttpsAsync(server, Cancel);
-        _disposables.Add(proxy);
+        _resources.Add(proxy);
         var environment = TestClients.Environment(server);
         environment.Remove("DOTNET_CONTAINER_INSECURE_REGISTRIES");
         using var client = ReliabilityKit.Client(proxy, environment: environment);
@@ -240,7 +229,7 @@ public sealed class AuthSecurityTests
     {
         var (server, repository, image) = await SeedBasicRegistryAsync("auth-redirect-http");
         var proxy = await FaultProxy.StartHttpsAsync(server, Cancel);
-        _disposables.Add(proxy);
+        _resources.Add(proxy);
         var storage = await StorageAsync(server);
         proxy.When(r => r.Is("GET", "/blobs/"), FaultAction.Redirect(r => $"http://127.0.0.1:{storage.Port}{r.Path}"));
         var environment = TestClients.Environment(server);
@@ -261,7 +250,7 @@ public sealed class AuthSecurityTests
         var proxy = await ProxyAsync(server);
         var storage = await StorageAsync(server, repository);
         var evilRealm = await FaultProxy.StartAsync(new Uri("http://127.0.0.1:9"), cancellationToken: Cancel);
-        _disposables.Add(evilRealm);
+        _resources.Add(evilRealm);
         var evil = await ProxyAsync(server);
         evil.When(_ => true, FaultAction.Respond(401, new Dictionary<string, string> { ["WWW-Authenticate"] = $"Bearer realm=\"http://127.0.0.1:{evilRealm.Port}/token\",service=\"evil\",scope=\"repository:{repository}:pull,push\"" }));
         var moveTo = storage;
@@ -350,7 +339,7 @@ public sealed class AuthSecurityTests
         if (path == "realm")
         {
             tokens = await ReliabilityKit.ProxyTokenServiceAsync(proxy, "localhost", Cancel);
-            _disposables.Add(tokens);
+            _resources.Add(tokens);
         }
 
         if (path == "expired")
@@ -413,7 +402,7 @@ public sealed class AuthSecurityTests
     private async Task<FaultProxy> ProxyAsync(RegistryServer server)
     {
         var proxy = await FaultProxy.StartAsync(server, Cancel);
-        _disposables.Add(proxy);
+        _resources.Add(proxy);
         return proxy;
     }
 
@@ -424,7 +413,7 @@ public sealed class AuthSecurityTests
     private async Task<FaultProxy> StorageAsync(RegistryServer server, string repository = "any")
     {
         var storage = await FaultProxy.StartAsync(server, Cancel);
-        _disposables.Add(storage);
+        _resources.Add(storage);
         storage.When(_ => true, FaultAction.Custom("pre-signed: the proxy authenticates", async context =>
         {
             var auth = await server.GetAuthorizationAsync(context.Request.Repository ?? repository, "pull,push", context.Aborted);

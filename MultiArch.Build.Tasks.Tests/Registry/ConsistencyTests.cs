@@ -10,25 +10,14 @@ namespace MultiArch.Build.Tasks.Tests.Registry;
 [TestClass]
 public sealed class ConsistencyTests
 {
-    private readonly List<FaultProxy> _proxies = [];
+    private readonly TestResources _resources = new();
 
     public TestContext TestContext { get; set; } = null!;
 
     private CancellationToken Cancel => TestContext.CancellationToken;
 
     [TestCleanup]
-    public async Task CleanupAsync()
-    {
-        foreach (var proxy in _proxies)
-        {
-            if (TestContext.CurrentTestOutcome != UnitTestOutcome.Passed)
-            {
-                TestContext.WriteLine($"--- {proxy} ---\n{proxy.Transcript()}");
-            }
-
-            await proxy.DisposeAsync();
-        }
-    }
+    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
 
     [TestMethod]
     public async Task TamperedBlobDuringAStreamedCopy_IsMULTIARCH2005_NothingIsStored_TheTagStays()
@@ -87,7 +76,7 @@ public sealed class ConsistencyTests
     {
         var server = await TestRegistries.Open;
         var proxy = await FaultProxy.StartAsync(server, Cancel);
-        _proxies.Add(proxy);
+        _resources.Add(proxy);
         var repository = TestNames.Repository(name);
         var previous = TestImages.Image(TestImages.LinuxArm64, name + "-previous");
         var image = TestImages.Image(TestImages.LinuxAmd64, name);

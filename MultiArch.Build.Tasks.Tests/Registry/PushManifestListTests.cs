@@ -13,25 +13,14 @@ namespace MultiArch.Build.Tasks.Tests.Registry;
 [TestClass]
 public sealed class PushManifestListTests
 {
-    private readonly List<FaultProxy> _proxies = [];
+    private readonly TestResources _resources = new();
 
     public TestContext TestContext { get; set; } = null!;
 
     private CancellationToken Cancel => TestContext.CancellationToken;
 
     [TestCleanup]
-    public async Task CleanupAsync()
-    {
-        foreach (var proxy in _proxies)
-        {
-            if (TestContext.CurrentTestOutcome != UnitTestOutcome.Passed)
-            {
-                TestContext.WriteLine($"--- {proxy} ---\n{proxy.Transcript()}");
-            }
-
-            await proxy.DisposeAsync();
-        }
-    }
+    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
 
     // ---------------------------------------------------------------- where the children come from
 
@@ -746,7 +735,7 @@ public sealed class PushManifestListTests
     {
         var server = await TestRegistries.Get(mode);
         var proxy = await FaultProxy.StartAsync(server, Cancel);
-        _proxies.Add(proxy);
+        _resources.Add(proxy);
         return (server, proxy);
     }
 

@@ -32,25 +32,14 @@ public sealed class RequestCountTests
         .. new[] { "linux/amd64", "linux/arm64/v8", "linux/arm/v7", "linux/arm/v6", "linux/386", "linux/ppc64le", "linux/s390x", "linux/riscv64", "linux/mips64le", "linux/loong64" }.Select(Platform.Parse),
     ];
 
-    private readonly List<FaultProxy> _proxies = [];
+    private readonly TestResources _resources = new();
 
     public TestContext TestContext { get; set; } = null!;
 
     private CancellationToken Cancel => TestContext.CancellationToken;
 
     [TestCleanup]
-    public async Task CleanupAsync()
-    {
-        foreach (var proxy in _proxies)
-        {
-            if (TestContext.CurrentTestOutcome != UnitTestOutcome.Passed)
-            {
-                TestContext.WriteLine($"--- {proxy} ---\n{proxy.Transcript()}");
-            }
-
-            await proxy.DisposeAsync();
-        }
-    }
+    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
 
     // ---------------------------------------------------------------- the measure itself
 
@@ -303,7 +292,7 @@ public sealed class RequestCountTests
         var server = await TestRegistries.Get(mode);
         var proxy = await FaultProxy.StartAsync(server, Cancel);
         proxy.When(_ => true, FaultAction.Delay(Latency), name: "latency");
-        _proxies.Add(proxy);
+        _resources.Add(proxy);
         return (server, proxy);
     }
 

@@ -19,7 +19,7 @@ public sealed class RetryTests
     private static string s_repository = null!;
     private static TestImage s_image = null!;
 
-    private readonly List<IAsyncDisposable> _disposables = [];
+    private readonly TestResources _resources = new();
 
     public TestContext TestContext { get; set; } = null!;
 
@@ -35,18 +35,7 @@ public sealed class RetryTests
     }
 
     [TestCleanup]
-    public async Task CleanupAsync()
-    {
-        foreach (var disposable in _disposables)
-        {
-            if (disposable is FaultProxy proxy && TestContext.CurrentTestOutcome != UnitTestOutcome.Passed)
-            {
-                TestContext.WriteLine($"--- {proxy} ---\n{proxy.Transcript()}");
-            }
-
-            await disposable.DisposeAsync();
-        }
-    }
+    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
 
     // ---------------------------------------------------------------- five survived, the sixth fails
 
@@ -273,7 +262,7 @@ public sealed class RetryTests
         await SkopeoPusher.PushAsync(server, repository, "1", s_image, Cancel);
         var proxy = await StartAsync(server);
         var tokens = await ReliabilityKit.ProxyTokenServiceAsync(proxy, cancellationToken: Cancel);
-        _disposables.Add(tokens);
+        _resources.Add(tokens);
         tokens.When(_ => true, FaultAction.RegistryError(503, "UNAVAILABLE", "injected"), times: 3);
         tokens.When(_ => true, FaultAction.Reset, times: 2);
 
@@ -299,7 +288,7 @@ public sealed class RetryTests
         var server = await TestRegistries.Token;
         var proxy = await StartAsync(server);
         var tokens = await ReliabilityKit.ProxyTokenServiceAsync(proxy, cancellationToken: Cancel);
-        _disposables.Add(tokens);
+        _resources.Add(tokens);
         tokens.When(_ => true, FaultAction.HugeBody(200, endless ? long.MaxValue : 65 * 1024, chunked: endless, "application/json"));
         using var client = ReliabilityKit.Client(proxy);
 
@@ -391,7 +380,7 @@ public sealed class RetryTests
     private async Task<FaultProxy> StartAsync(RegistryServer? server = null)
     {
         var proxy = await FaultProxy.StartAsync(server ?? s_server, Cancel);
-        _disposables.Add(proxy);
+        _resources.Add(proxy);
         return proxy;
     }
 

@@ -16,7 +16,7 @@ public sealed class TimeoutTests
     private static string s_repository = null!;
     private static TestImage s_image = null!;
 
-    private readonly List<FaultProxy> _proxies = [];
+    private readonly TestResources _resources = new();
 
     public TestContext TestContext { get; set; } = null!;
 
@@ -32,13 +32,7 @@ public sealed class TimeoutTests
     }
 
     [TestCleanup]
-    public async Task CleanupAsync()
-    {
-        foreach (var proxy in _proxies)
-        {
-            await proxy.DisposeAsync();
-        }
-    }
+    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
 
     [TestMethod]
     public async Task ResponseHeadersThatNeverCome_AreMULTIARCH1008_AfterTheConfiguredTimeOnEachAttempt()
@@ -95,7 +89,7 @@ public sealed class TimeoutTests
     private async Task<FaultProxy> StartAsync()
     {
         var proxy = await FaultProxy.StartAsync(s_server, Cancel);
-        _proxies.Add(proxy);
+        _resources.Add(proxy);
         return proxy;
     }
 }

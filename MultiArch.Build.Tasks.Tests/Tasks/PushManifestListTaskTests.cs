@@ -17,31 +17,14 @@ namespace MultiArch.Build.Tasks.Tests.Tasks;
 [TestClass]
 public sealed class PushManifestListTaskTests
 {
-    private readonly List<FaultProxy> _proxies = [];
-    private readonly List<string> _directories = [];
+    private readonly TestResources _resources = new();
 
     public TestContext TestContext { get; set; } = null!;
 
     private CancellationToken Cancel => TestContext.CancellationToken;
 
     [TestCleanup]
-    public async Task CleanupAsync()
-    {
-        foreach (var proxy in _proxies)
-        {
-            if (TestContext.CurrentTestOutcome != UnitTestOutcome.Passed)
-            {
-                TestContext.WriteLine($"--- {proxy} ---\n{proxy.Transcript()}");
-            }
-
-            await proxy.DisposeAsync();
-        }
-
-        foreach (var directory in _directories)
-        {
-            Directory.Delete(directory, recursive: true);
-        }
-    }
+    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
 
     // ---------------------------------------------------------------- the three inputs
 
@@ -450,7 +433,7 @@ public sealed class PushManifestListTaskTests
     {
         var server = await TestRegistries.Get(mode);
         var proxy = await FaultProxy.StartAsync(server, Cancel);
-        _proxies.Add(proxy);
+        _resources.Add(proxy);
         return (server, proxy);
     }
 
@@ -519,7 +502,7 @@ public sealed class PushManifestListTaskTests
     {
         var directory = Path.Combine(Path.GetTempPath(), "multiarch-tests", "task-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(directory);
-        _directories.Add(directory);
+        _resources.AddDirectory(directory);
         return directory;
     }
 

@@ -19,31 +19,14 @@ public sealed class TestContainerRegistryTaskTests
 {
     private static readonly string[] s_allNames = [.. RegistryCapabilities.All.Select(c => c.Name)];
 
-    private readonly List<FaultProxy> _proxies = [];
-    private readonly List<string> _directories = [];
+    private readonly TestResources _resources = new();
 
     public TestContext TestContext { get; set; } = null!;
 
     private CancellationToken Cancel => TestContext.CancellationToken;
 
     [TestCleanup]
-    public async Task CleanupAsync()
-    {
-        foreach (var proxy in _proxies)
-        {
-            if (TestContext.CurrentTestOutcome != UnitTestOutcome.Passed)
-            {
-                TestContext.WriteLine($"--- {proxy} ---\n{proxy.Transcript()}");
-            }
-
-            await proxy.DisposeAsync();
-        }
-
-        foreach (var directory in _directories)
-        {
-            Directory.Delete(directory, recursive: true);
-        }
-    }
+    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
 
     // ---------------------------------------------------------------- plain registries
 
@@ -396,7 +379,7 @@ public sealed class TestContainerRegistryTaskTests
     {
         var server = await TestRegistries.Open;
         var proxy = await FaultProxy.StartAsync(server, Cancel);
-        _proxies.Add(proxy);
+        _resources.Add(proxy);
         return (server, proxy);
     }
 
@@ -404,7 +387,7 @@ public sealed class TestContainerRegistryTaskTests
     {
         var directory = Path.Combine(Path.GetTempPath(), "multiarch-tests", "regtest-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(directory);
-        _directories.Add(directory);
+        _resources.AddDirectory(directory);
         var reportPath = Path.Combine(directory, "report", "registry-test.json");
         var engine = new FakeBuildEngine();
         var task = new TestContainerRegistry

@@ -16,25 +16,14 @@ public sealed class TimeoutAndCancellationTaskTests
 {
     private static readonly TimeSpan CancelWithin = TimeSpan.FromSeconds(5);
 
-    private readonly List<IAsyncDisposable> _disposables = [];
+    private readonly TestResources _resources = new();
 
     public TestContext TestContext { get; set; } = null!;
 
     private CancellationToken Cancel => TestContext.CancellationToken;
 
     [TestCleanup]
-    public async Task CleanupAsync()
-    {
-        foreach (var disposable in _disposables)
-        {
-            if (disposable is FaultProxy proxy && TestContext.CurrentTestOutcome != UnitTestOutcome.Passed)
-            {
-                TestContext.WriteLine($"--- {proxy} ---\n{proxy.Transcript()}");
-            }
-
-            await disposable.DisposeAsync();
-        }
-    }
+    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
 
     [TestMethod]
     public async Task RegistryTimeout_ResponseHeadersThatNeverCome_MULTIARCH1008()
@@ -115,7 +104,7 @@ public sealed class TimeoutAndCancellationTaskTests
     {
         var server = await TestRegistries.Basic;
         var proxy = await FaultProxy.StartAsync(server, Cancel);
-        _disposables.Add(proxy);
+        _resources.Add(proxy);
         var repository = TestNames.Repository("task-cancel-helper");
         await SkopeoPusher.PushAsync(server, repository, "1", TestImages.Image(TestImages.LinuxAmd64, "helper"), Cancel);
         using var helpers = new CredentialHelpers();
@@ -181,7 +170,7 @@ public sealed class TimeoutAndCancellationTaskTests
     {
         var server = await TestRegistries.Open;
         var proxy = await FaultProxy.StartAsync(server, Cancel);
-        _disposables.Add(proxy);
+        _resources.Add(proxy);
         var repository = TestNames.Repository(name);
         var previous = TestImages.Image(TestImages.LinuxAmd64, name + "-previous");
         await PushTestKit.SeedAsync(
