@@ -83,4 +83,11 @@ internal static class MessageId
     // Reliability (issue 5)
     public const string PutOutcomeUnknown = nameof(PutOutcomeUnknown);
     public const string InsecureLocation = nameof(InsecureLocation);
+
+    // Publishing in the field (issue 10a)
+    public const string OutputFileNotWritable = nameof(OutputFileNotWritable);
+    public const string SdkHasNoCredentials = nameof(SdkHasNoCredentials);
+    public const string BaseImageLacksPlatform = nameof(BaseImageLacksPlatform);
+    public const string PublishNeedsOneTargetFramework = nameof(PublishNeedsOneTargetFramework);
+    public const string MSBuildTooOld = nameof(MSBuildTooOld);
 }

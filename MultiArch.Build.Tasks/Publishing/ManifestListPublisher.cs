@@ -49,7 +49,7 @@ internal sealed class ManifestListPublisher
         var annotations = mediaType == MediaTypes.OciIndex ? request.DefaultAnnotations.SetItems(request.Annotations) : request.Annotations;
         var index = ImageIndex.Create(mediaType, entries.Select(e => e.Descriptor).ToList(), annotations);
         var platforms = string.Join(", ", index.Manifests.Where(d => !d.IsAttestation).Select(d => d.Platform?.ToString() ?? "?"));
-        var imageCount = index.Manifests.Count(d => !d.IsAttestation);
+        var imageCount = Count(index.Manifests.Count(d => !d.IsAttestation), "platform");
         if (request.DryRun)
         {
             _log.Message(LogLevel.High, System.Text.Encoding.UTF8.GetString(index.Raw.Span));
@@ -224,6 +224,10 @@ internal sealed class ManifestListPublisher
     /// there), so it costs no request.
     /// </summary>
     private sealed record Entry(Descriptor Descriptor, ImageReference Source, ManifestContent? Manifest, string Origin, bool InTarget);
+
+    /// <summary>"1 platform", "3 platforms".</summary>
+    internal static string Count(int count, string noun) =>
+        count.ToString(System.Globalization.CultureInfo.InvariantCulture) + " " + noun + (count == 1 ? string.Empty : "s");
 
     private static bool SameRepository(ImageReference a, ImageReference b) => a.Registry == b.Registry && a.Repository == b.Repository;
 

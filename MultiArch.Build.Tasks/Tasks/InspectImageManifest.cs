@@ -54,6 +54,7 @@ public sealed class InspectImageManifest : MultiArchTask
         // Every input is checked before the first request.
         ImageReference.Parse(Image.Trim());
         var required = PushRequestBuilder.SplitList(RequiredPlatforms).Select(Platform.Parse).ToList();
+        OutputFiles.CheckWritable(OutputFile, "ContainerInspectOutputFile");
         using var client = new RegistryClient(CreateSettings());
         var result = await new ImageInspector(client).InspectAsync(Image.Trim(), includeChildConfigs: format == "json", cancellationToken);
 

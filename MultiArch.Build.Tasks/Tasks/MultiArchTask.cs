@@ -87,10 +87,31 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
 
     private void LogError(MultiArchException ex)
     {
-        Log.LogError(null, ex.Code, null, null, 0, 0, 0, 0, ex.Message);
+        if (ex.File is { } file)
+        {
+            // The error's own place (a manifest spec's line and column), so IDE and CI annotations point at it.
+            Log.LogError(null, ex.Code, null, FullPath(file), ex.Line, ex.Column, 0, 0, ex.MessageWithoutLocation);
+        }
+        else
+        {
+            Log.LogError(null, ex.Code, null, null, 0, 0, 0, 0, ex.Message);
+        }
+
         if (ex.InnerException is not null)
         {
             Log.LogMessage(MessageImportance.Low, "MultiArch: " + ex.InnerException.GetType().Name + ": " + ex.InnerException.Message);
+        }
+    }
+
+    private static string FullPath(string file)
+    {
+        try
+        {
+            return Path.GetFullPath(file);
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            return file;
         }
     }
 
@@ -138,14 +159,23 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
         }
 
         const string Key = "MultiArch.Build.Tasks.AuthCache";
-        if (engine.GetRegisteredTaskObject(Key, RegisteredTaskObjectLifetime.Build) is AuthCache existing)
+        try
         {
-            return existing;
-        }
+            if (engine.GetRegisteredTaskObject(Key, RegisteredTaskObjectLifetime.Build) is AuthCache existing)
+            {
+                return existing;
+            }
 
-        var cache = new AuthCache();
-        engine.RegisterTaskObject(Key, cache, RegisteredTaskObjectLifetime.Build, allowEarlyCollection: false);
-        return cache;
+            var cache = new AuthCache();
+            engine.RegisterTaskObject(Key, cache, RegisteredTaskObjectLifetime.Build, allowEarlyCollection: false);
+            return cache;
+        }
+        catch (Exception ex) when (ex is NotImplementedException or NotSupportedException or InvalidOperationException)
+        {
+            // A task host that keeps no build-wide objects: this task gets a cache of its own (tokens are fetched again).
+            Log.LogMessage(MessageImportance.Low, "MultiArch: the build engine keeps no build-wide objects here (" + ex.GetType().Name + "); this task uses a cache of its own.");
+            return new AuthCache();
+        }
     }
 
     private static TimeSpan? Seconds(string? value, string property)

@@ -75,6 +75,11 @@ public sealed class PushManifestList : MultiArchTask
             VerifyPlatforms = VerifyPlatforms,
             DefaultAnnotations = KnownAnnotations(),
         };
+        if (!DryRun)
+        {
+            OutputFiles.CheckWritable(DigestFile, "ContainerManifestDigestFile");
+        }
+
         using var client = new RegistryClient(CreateSettings());
         var result = await new ManifestListPublisher(client, BuildLog).PushAsync(request, cancellationToken);
 

@@ -2,6 +2,7 @@ using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 using MultiArch.Build.Tasks.Oci;
 using MultiArch.Build.Tasks.Publishing;
+using MultiArch.Build.Tasks.Registry;
 using Task = System.Threading.Tasks.Task;
 
 namespace MultiArch.Build.Tasks.Tasks;
@@ -10,7 +11,7 @@ namespace MultiArch.Build.Tasks.Tasks;
 /// Turns <c>ContainerPlatforms</c> items (or runtime identifiers) into the per-platform publishes to run and the
 /// existing images to include, naming each per-platform image <c>&lt;registry&gt;/&lt;repository&gt;:&lt;tag&gt;-&lt;rid&gt;</c>.
 /// Checks everything that can fail before a build starts: unknown RIDs, platform/RID mismatches, registry, repository,
-/// tags and (optionally) the restore.
+/// tags and (optionally) the restore, the digest file, the base image's platforms and the SDK's credentials.
 /// </summary>
 public sealed class ResolveContainerPlatforms : MultiArchTask
 {
@@ -40,6 +41,15 @@ public sealed class ResolveContainerPlatforms : MultiArchTask
 
     public string? ProjectName { get; set; }
 
+    /// <summary><c>ContainerBaseImage</c> when the project sets it: read once, and every platform to build must be in it.</summary>
+    public string? BaseImage { get; set; }
+
+    /// <summary><c>ContainerManifestDigestFile</c>: checked writable before anything is built or pushed.</summary>
+    public string? DigestFile { get; set; }
+
+    /// <summary>Fail when our credentials come from <c>MULTIARCH_REGISTRY_*</c> only, which the SDK's per-platform pushes do not read.</summary>
+    public bool CheckSdkCredentials { get; set; }
+
     /// <summary>Per-platform publishes to run: Include = platform; metadata <c>RuntimeIdentifier</c>, <c>PlatformTag</c>, <c>Image</c>, <c>OSVersion</c>, <c>OSFeatures</c>, <c>Annotations</c>.</summary>
     [Output]
     public ITaskItem[] Builds { get; private set; } = [];
@@ -48,7 +58,7 @@ public sealed class ResolveContainerPlatforms : MultiArchTask
     [Output]
     public ITaskItem[] Sources { get; private set; } = [];
 
-    private protected override Task ExecuteAsync(CancellationToken cancellationToken)
+    private protected override async Task ExecuteAsync(CancellationToken cancellationToken)
     {
         var purpose = string.IsNullOrEmpty(Purpose) ? "PublishMultiArchContainer" : Purpose;
         if (string.IsNullOrWhiteSpace(Registry))
@@ -84,7 +94,45 @@ public sealed class ResolveContainerPlatforms : MultiArchTask
                 : $"MultiArch: {platform.Platform} comes from the existing image {platform.Image}");
         }
 
-        return Task.CompletedTask;
+        OutputFiles.CheckWritable(DigestFile, "ContainerManifestDigestFile");
+        if (CheckSdkCredentials && !string.IsNullOrEmpty(Environment("MULTIARCH_REGISTRY_USERNAME")) && !SdkCredentialSources.HasAny(parsed.Registry, Environment))
+        {
+            throw MultiArchException.Create(MessageId.SdkHasNoCredentials, parsed.Registry);
+        }
+
+        var built = resolved.Where(r => r.IsBuilt).Select(r => r.Platform).ToList();
+        if (!string.IsNullOrWhiteSpace(BaseImage) && built.Count > 0)
+        {
+            await CheckBaseImageAsync(BaseImage.Trim(), built, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// A base image that cannot serve a platform stops the publish here. One that cannot be read is left to the
+    /// per-platform builds (they may read it with credentials of their own, e.g. DOTNET_CONTAINER_PULL_REGISTRY_*).
+    /// </summary>
+    private async Task CheckBaseImageAsync(string baseImage, IReadOnlyList<Platform> built, CancellationToken cancellationToken)
+    {
+        if (!ImageReference.TryParse(baseImage, out var reference, out _))
+        {
+            return; // the SDK reports its own error for a malformed ContainerBaseImage
+        }
+
+        IReadOnlyList<Platform> offered;
+        using (var client = new RegistryClient(CreateSettings()))
+        {
+            try
+            {
+                offered = await BaseImageCheck.PlatformsAsync(client, reference, cancellationToken);
+            }
+            catch (MultiArchException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                Log.LogMessage(MessageImportance.Normal, $"MultiArch: the base image {baseImage} could not be read before the builds ({ex.Code}: {ex.Message}); the per-platform builds will read it.");
+                return;
+            }
+        }
+
+        BaseImageCheck.Check(baseImage, offered, built);
     }
 
     /// <summary>An item may name several platforms (<c>Include="linux/amd64;linux/arm64"</c> arrives as separate items already).</summary>

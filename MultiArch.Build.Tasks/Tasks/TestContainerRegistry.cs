@@ -47,6 +47,7 @@ public sealed class TestContainerRegistry : MultiArchTask
             options = options with { RunId = RunId };
         }
 
+        OutputFiles.CheckWritable(ReportFile, "ContainerRegistryTestReport");
         using var client = new RegistryClient(CreateSettings());
         var report = await new RegistryCapabilityTester(client, BuildLog).RunAsync(options, cancellationToken);
 

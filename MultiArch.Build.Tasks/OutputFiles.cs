@@ -1,0 +1,62 @@
+namespace MultiArch.Build.Tasks;
+
+/// <summary>
+/// Checks, before any work, that a file the task will write at the end (a digest file, an inspect output, a report)
+/// can be written: not a folder, not under a regular file, a device that takes bytes. A probe file it creates is removed
+/// again; an existing regular file is opened for writing but left unchanged.
+/// </summary>
+internal static class OutputFiles
+{
+    /// <param name="path">The file as the user gave it; nothing is checked when empty.</param>
+    /// <param name="property">The MSBuild property that names it, for the message.</param>
+    public static void CheckWritable(string? path, string property)
+    {
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            return;
+        }
+
+        try
+        {
+            var full = Path.GetFullPath(path);
+            if (Directory.Exists(full))
+            {
+                throw Fail(path, property, "it is a folder");
+            }
+
+            var directory = Path.GetDirectoryName(full);
+            if (!string.IsNullOrEmpty(directory))
+            {
+                Directory.CreateDirectory(directory);
+            }
+
+            if (File.Exists(full))
+            {
+                using var existing = new FileStream(full, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+                if (!existing.CanSeek)
+                {
+                    // A device (/dev/full, /dev/null): what it does with bytes is only known by giving it one.
+                    existing.WriteByte((byte)'\n');
+                    existing.Flush();
+                }
+
+                return;
+            }
+
+            using (var probe = new FileStream(full, FileMode.CreateNew, FileAccess.Write))
+            {
+                probe.WriteByte(0);
+                probe.Flush();
+            }
+
+            File.Delete(full);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw Fail(path, property, ex.Message);
+        }
+    }
+
+    private static MultiArchException Fail(string path, string property, string reason) =>
+        MultiArchException.Create(MessageId.OutputFileNotWritable, property, path, reason.TrimEnd('.'));
+}
