@@ -81,6 +81,43 @@ internal sealed class TestProject
             </Project>
 
             """, cancellationToken);
+        await project.FinishAsync(cancellationToken);
+        return project;
+    }
+
+    /// <summary>
+    /// A project made by the SDK's own template (<c>dotnet new &lt;template&gt; -n app</c>: web, worker, console …; the
+    /// templates ship with the SDK, nothing is downloaded), with the package reference and
+    /// <paramref name="projectContent"/> added before <c>&lt;/Project&gt;</c>; then as <see cref="CreateAsync"/>.
+    /// </summary>
+    public static async Task<TestProject> CreateFromTemplateAsync(string name, string template, string? projectContent = null, CancellationToken cancellationToken = default)
+    {
+        var feed = await PackageFeed.GetAsync();
+        var directory = Path.Combine(PackageFeed.RunDirectory, "projects", TestNames.Tag(name));
+        System.IO.Directory.CreateDirectory(directory);
+        var project = new TestProject(name, directory, feed);
+        System.IO.Directory.CreateDirectory(project.LogDirectory);
+        var created = await ProcessRunner.RunAsync("dotnet", ["new", template, "-n", "app", "-o", directory, "--no-restore"], BuildTimeout, ChildEnvironment(), directory, cancellationToken);
+        created.EnsureSuccess();
+        var xml = await File.ReadAllTextAsync(project.ProjectPath, cancellationToken);
+        var end = xml.LastIndexOf("</Project>", StringComparison.Ordinal);
+        xml = xml[..end] + $"""
+              <ItemGroup>
+                <PackageReference Include="{PackageFeed.PackageId}" Version="{feed.Version}" PrivateAssets="all" />
+              </ItemGroup>
+            {projectContent}
+            </Project>
+
+            """;
+        await File.WriteAllTextAsync(project.ProjectPath, xml, cancellationToken);
+        await project.FinishAsync(cancellationToken);
+        return project;
+    }
+
+    /// <summary>nuget.config, empty Directory.Build.props/targets, global.json, then a restore.</summary>
+    private async Task FinishAsync(CancellationToken cancellationToken)
+    {
+        var (feed, directory, project) = (Feed, Directory, this);
         await File.WriteAllTextAsync(Path.Combine(directory, "nuget.config"), $"""
             <?xml version="1.0" encoding="utf-8"?>
             <configuration>
@@ -106,7 +143,6 @@ internal sealed class TestProject
         File.Copy(Path.Combine(RepoPaths.Root, "global.json"), Path.Combine(directory, "global.json"));
 
         (await project.RunAsync("restore", [], cancellationToken: cancellationToken)).ShouldSucceed();
-        return project;
     }
 
     /// <summary><c>dotnet msbuild -t:&lt;targets&gt;</c> (no restore: the project was restored on creation).</summary>

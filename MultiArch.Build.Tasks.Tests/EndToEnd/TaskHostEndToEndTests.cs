@@ -1,0 +1,54 @@
+using MultiArch.Build.Tasks.Oci;
+using MultiArch.Build.Tasks.Tests.Infrastructure;
+
+namespace MultiArch.Build.Tasks.Tests.EndToEnd;
+
+/// <summary>
+/// The out-of-process task host, as .NET Framework MSBuild 18 (Visual Studio) runs the tasks (<c>Runtime="NET"</c>):
+/// the project re-registers the tasks under their short names with <c>TaskFactory="TaskHostFactory"</c> (an exact name
+/// wins over the package's full-name registration), so each task runs in a task host process of its own, where no
+/// build-wide object outlives the task. A push and an inspect of it, in one build.
+/// </summary>
+[TestClass]
+public sealed class TaskHostEndToEndTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    [TestMethod]
+    public async Task PushAndInspect_RunInAnExternalTaskHost()
+    {
+        var registry = await TestRegistries.Token;
+        var repository = TestNames.Repository("e2e-taskhost");
+        var amd64 = TestImages.Image(TestImages.LinuxAmd64, "taskhost");
+        var arm64 = TestImages.Image(TestImages.LinuxArm64, "taskhost");
+        await SkopeoPusher.PushAsync(registry, repository, "amd64", amd64, TestContext.CancellationToken);
+        await SkopeoPusher.PushAsync(registry, repository, "arm64", arm64, TestContext.CancellationToken);
+        var project = await TestProject.CreateAsync("taskhost", """
+              <UsingTask TaskName="InspectImageManifest" AssemblyFile="$(MultiArchTasksAssembly)" TaskFactory="TaskHostFactory" />
+              <UsingTask TaskName="PushManifestList" AssemblyFile="$(MultiArchTasksAssembly)" TaskFactory="TaskHostFactory" />
+            """, TestContext.CancellationToken);
+
+        var result = await project.MSBuildAsync(
+            "PushContainerManifestList;InspectContainerImage",
+            new()
+            {
+                ["ContainerManifestPlatforms"] = "linux/amd64,linux/arm64",
+                ["ContainerManifestTemplate"] = registry.Reference(repository, "ARCH"),
+                ["ContainerManifestTarget"] = registry.Reference(repository, "1"),
+                ["ContainerInspectImage"] = registry.Reference(repository, "1"),
+            },
+            TestProject.RegistryEnvironment(registry),
+            ["-v:diag"],
+            TestContext.CancellationToken);
+
+        result.ShouldSucceed()
+            .ShouldContain("Launching task \"PushManifestList\" from assembly")
+            .ShouldContain("Launching task \"InspectImageManifest\" from assembly")
+            .ShouldContain("in an external task host")
+            .ShouldContain($"Pushed {registry.Reference(repository, "1")}@sha256:")
+            .ShouldContain("(2 platforms: linux/amd64, linux/arm64/v8)")
+            .ShouldContain($"Name:   {registry.Reference(repository, "1")} (Type: {MediaTypes.OciIndex})");
+        var found = SecretScan.Find([.. SecretScan.BinaryLogParts(result.BinlogPath)], SecretScan.FormsOf(registry.Password!, registry.Username!));
+        Assert.IsEmpty(found, "a credential reached the binary log: " + string.Join(", ", found));
+    }
+}
