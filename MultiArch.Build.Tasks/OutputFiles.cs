@@ -32,12 +32,27 @@ internal static class OutputFiles
 
             if (File.Exists(full))
             {
+                // What a file (or a device: /dev/full, /dev/null) does with bytes is only known by giving it one: one
+                // byte at the end, then the old length back, so an existing file keeps its content.
                 using var existing = new FileStream(full, FileMode.Open, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
-                if (!existing.CanSeek)
+                var length = existing.CanSeek ? existing.Length : 0;
+                if (existing.CanSeek)
                 {
-                    // A device (/dev/full, /dev/null): what it does with bytes is only known by giving it one.
-                    existing.WriteByte((byte)'\n');
-                    existing.Flush();
+                    existing.Seek(0, SeekOrigin.End);
+                }
+
+                existing.WriteByte((byte)'\n');
+                existing.Flush();
+                if (existing.CanSeek)
+                {
+                    try
+                    {
+                        existing.SetLength(length);
+                    }
+                    catch (IOException)
+                    {
+                        // a device that took the byte has no length to restore
+                    }
                 }
 
                 return;

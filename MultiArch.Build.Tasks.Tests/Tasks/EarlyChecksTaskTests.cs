@@ -120,6 +120,22 @@ public sealed class EarlyChecksTaskTests
         Assert.AreEqual("MULTIARCH4025", engine.Errors.Single().Code, engine.AllText);
     }
 
+    [TestMethod]
+    public void WritableFiles_PassTheCheck_AndAreLeftAsTheyWere()
+    {
+        var directory = TempDirectory();
+        var existing = Path.Combine(directory, "digest.txt");
+        File.WriteAllText(existing, "sha256:previous");
+        var missing = Path.Combine(directory, "new", "digest.txt");
+
+        OutputFiles.CheckWritable(existing, "ContainerManifestDigestFile");
+        OutputFiles.CheckWritable(missing, "ContainerManifestDigestFile");
+        OutputFiles.CheckWritable("/dev/null", "ContainerManifestDigestFile");
+
+        Assert.AreEqual("sha256:previous", File.ReadAllText(existing));
+        Assert.IsFalse(File.Exists(missing), "the probe file is removed");
+    }
+
     // ---------------------------------------------------------------- the SDK's credentials
 
     [TestMethod]
