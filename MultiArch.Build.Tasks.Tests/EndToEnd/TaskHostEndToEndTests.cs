@@ -24,8 +24,8 @@ public sealed class TaskHostEndToEndTests
         await SkopeoPusher.PushAsync(registry, repository, "amd64", amd64, TestContext.CancellationToken);
         await SkopeoPusher.PushAsync(registry, repository, "arm64", arm64, TestContext.CancellationToken);
         var project = await TestProject.CreateAsync("taskhost", """
-              <UsingTask TaskName="InspectImageManifest" AssemblyFile="$(MultiArchTasksAssembly)" TaskFactory="TaskHostFactory" />
-              <UsingTask TaskName="PushManifestList" AssemblyFile="$(MultiArchTasksAssembly)" TaskFactory="TaskHostFactory" />
+              <UsingTask TaskName="InspectImageManifest" AssemblyFile="$(MultiArchTasksAssembly)" TaskFactory="TaskHostFactory" Condition="'$(MultiArchTasksAssembly)' != ''" />
+              <UsingTask TaskName="PushManifestList" AssemblyFile="$(MultiArchTasksAssembly)" TaskFactory="TaskHostFactory" Condition="'$(MultiArchTasksAssembly)' != ''" />
             """, TestContext.CancellationToken);
 
         var result = await project.MSBuildAsync(
@@ -50,5 +50,24 @@ public sealed class TaskHostEndToEndTests
             .ShouldContain($"Name:   {registry.Reference(repository, "1")} (Type: {MediaTypes.OciIndex})");
         var found = SecretScan.Find([.. SecretScan.BinaryLogParts(result.BinlogPath)], SecretScan.FormsOf(registry.Password!, registry.Username!));
         Assert.IsEmpty(found, "a credential reached the binary log: " + string.Join(", ", found));
+    }
+
+    /// <summary>
+    /// What a .NET Framework MSBuild older than 18 (which cannot run .NET tasks) gets: the props register no task there
+    /// and set <c>_MultiArchTasksRunnable=false</c>; this run sets that property from the command line, as such an
+    /// MSBuild would compute it, and every public target stops with the coded error instead of MSB4036 (task not found).
+    /// </summary>
+    [TestMethod]
+    public async Task MSBuildThatCannotRunTheTasks_GetsACodedErrorNamingTheFix()
+    {
+        var project = await TestProject.CreateAsync("old-msbuild", cancellationToken: TestContext.CancellationToken);
+
+        foreach (var target in new[] { "InspectContainerImage", "PushContainerManifestList", "PublishMultiArchContainer", "TestContainerRegistry" })
+        {
+            var result = await project.MSBuildAsync(target, new() { ["_MultiArchTasksRunnable"] = "false", ["ContainerInspectImage"] = "registry.test/app:1" }, cancellationToken: TestContext.CancellationToken);
+
+            result.ShouldFailWith("MULTIARCH4024").ShouldContain("Visual Studio 2026").ShouldContain("dotnet publish -t:PublishMultiArchContainer")
+                .ShouldNotContain("MSB4036", "a task MSBuild could not find");
+        }
     }
 }

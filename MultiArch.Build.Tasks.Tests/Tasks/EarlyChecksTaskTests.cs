@@ -212,6 +212,19 @@ public sealed class EarlyChecksTaskTests
         Assert.AreEqual("MULTIARCH4026", engine.Errors.Single().Code, engine.AllText);
     }
 
+    [TestMethod]
+    [DataRow("docker.io", "https://index.docker.io/v1/", true)]
+    [DataRow("registry.test:5000", "registry.test:5000", true)]
+    [DataRow("registry.test:5000", "https://registry.test:5000", true)]
+    [DataRow("registry.test:5000", "registry.test", false)]
+    public void AuthsKeys_MatchTheRegistryAsDockerLoginWritesThem(string registry, string key, bool expected)
+    {
+        var home = TempDirectory();
+        File.WriteAllText(Path.Combine(home, "config.json"), "{\"auths\":{\"" + key + "\":{\"auth\":\"dTpw\"}}}");
+
+        Assert.AreEqual(expected, MultiArch.Build.Tasks.Registry.SdkCredentialSources.HasAny(registry, name => name switch { "HOME" => home, "DOCKER_CONFIG" => home, _ => null }));
+    }
+
     // ---------------------------------------------------------------- the base image
 
     [TestMethod]

@@ -72,9 +72,16 @@ internal static class SdkCredentialSources
         }
     }
 
+    private static readonly string[] s_dockerHub = ["docker.io", "index.docker.io", "registry-1.docker.io"];
+
     private static bool HasKeyFor(JsonElement root, string section, string registry) =>
         root.TryGetProperty(section, out var entries) && entries.ValueKind == JsonValueKind.Object &&
-        entries.EnumerateObject().Any(entry => string.Equals(HostOf(entry.Name), registry, StringComparison.OrdinalIgnoreCase));
+        entries.EnumerateObject().Any(entry => SameRegistry(HostOf(entry.Name), registry));
+
+    /// <summary>Docker Hub answers to several names (<c>docker login</c> writes <c>https://index.docker.io/v1/</c>).</summary>
+    private static bool SameRegistry(string key, string registry) =>
+        string.Equals(key, registry, StringComparison.OrdinalIgnoreCase) ||
+        (s_dockerHub.Contains(key, StringComparer.OrdinalIgnoreCase) && s_dockerHub.Contains(registry, StringComparer.OrdinalIgnoreCase));
 
     /// <summary><c>https://host:port/v1/</c> → <c>host:port</c>.</summary>
     private static string HostOf(string key)
