@@ -78,9 +78,21 @@ internal sealed class FakeBuildEngine : IBuildEngine4
     {
     }
 
-    public void RegisterTaskObject(object key, object obj, RegisteredTaskObjectLifetime lifetime, bool allowEarlyCollection) => _objects[key] = obj;
+    /// <summary>Behave like a task host that keeps no build-wide objects: the task-object calls throw <see cref="NotImplementedException"/>.</summary>
+    public bool WithoutTaskObjects { get; init; }
 
-    public object? GetRegisteredTaskObject(object key, RegisteredTaskObjectLifetime lifetime) => _objects.TryGetValue(key, out var value) ? value : null;
+    public void RegisterTaskObject(object key, object obj, RegisteredTaskObjectLifetime lifetime, bool allowEarlyCollection)
+    {
+        if (WithoutTaskObjects)
+        {
+            throw new NotImplementedException();
+        }
+
+        _objects[key] = obj;
+    }
+
+    public object? GetRegisteredTaskObject(object key, RegisteredTaskObjectLifetime lifetime) =>
+        WithoutTaskObjects ? throw new NotImplementedException() : _objects.TryGetValue(key, out var value) ? value : null;
 
     public object? UnregisterTaskObject(object key, RegisteredTaskObjectLifetime lifetime) => _objects.Remove(key, out var value) ? value : null;
 }

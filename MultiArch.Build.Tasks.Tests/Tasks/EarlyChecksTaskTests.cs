@@ -291,6 +291,21 @@ public sealed class EarlyChecksTaskTests
         StringAssert.Contains(engine.HighText, "(1 platform: linux/amd64)");
     }
 
+    [TestMethod]
+    public async Task AnEngineWithoutBuildWideObjects_TheTaskUsesACacheOfItsOwn()
+    {
+        var registry = await TestRegistries.Token;
+        var repository = TestNames.Repository("early-taskhost");
+        await SkopeoPusher.PushAsync(registry, repository, "1", TestImages.Image(TestImages.LinuxAmd64, "early-taskhost"), Cancel);
+        var engine = new FakeBuildEngine { WithoutTaskObjects = true };
+        var task = new InspectImageManifest { BuildEngine = engine, Environment = TestClients.Lookup(TestClients.Environment(registry)), Image = registry.Reference(repository, "1") };
+
+        Assert.IsTrue(await Task.Run(task.Execute), engine.AllText);
+
+        Assert.IsNotNull(task.Digest);
+        StringAssert.Contains(engine.AllText, "keeps no build-wide objects here (NotImplementedException)");
+    }
+
     // ---------------------------------------------------------------- helpers
 
     private (bool Result, FakeBuildEngine Engine, ResolveContainerPlatforms Task) Resolve(IReadOnlyDictionary<string, string?> environment, Action<ResolveContainerPlatforms>? configure = null)
