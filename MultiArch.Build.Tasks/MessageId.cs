@@ -83,4 +83,7 @@ internal static class MessageId
     // Reliability (issue 5)
     public const string PutOutcomeUnknown = nameof(PutOutcomeUnknown);
     public const string InsecureLocation = nameof(InsecureLocation);
+
+    // Terminal output (issue 10)
+    public const string Info_RawOnConsole = nameof(Info_RawOnConsole);
 }
