@@ -95,18 +95,21 @@ public sealed partial class ReadmeCommandTests
         await SeedAsync(registry, "myapp", "1.0.0-linux-arm", TestImages.Image(TestImages.LinuxArmV7, "readme-armv7"));
         var baseImage = await SeedBaseAsync(registry);
 
-        // The README's publish project (its PropertyGroup and items, verbatim but for the host) is the folder every
-        // command runs in; the spec block is its manifest.yaml.
+        // Commands of the publish section run in the README's publish project (its PropertyGroup and items, verbatim but
+        // for the host); the others in a project with only the package reference (the Install section's), where the
+        // spec block is manifest.yaml.
         var publishXml = Substitute(Block(readme, "## Publish a multi-platform image", "xml"), host, feed.Version);
-        var project = await TestProject.CreateAsync("readme", publishXml.Replace("</PropertyGroup>", $"  <OutputType>Exe</OutputType>\n  <ContainerBaseImage>{baseImage}</ContainerBaseImage>\n</PropertyGroup>", StringComparison.Ordinal), Cancel);
-        File.Copy(Path.Combine(RepoPaths.TestAssets, "SampleApp", "Program.cs"), Path.Combine(project.Directory, "Program.cs"));
-        await File.WriteAllTextAsync(Path.Combine(project.Directory, "manifest.yaml"), Substitute(Block(readme, "## Push an index from existing images", "yaml"), host, feed.Version), Cancel);
-        var environment = await LoggedInEnvironmentAsync(registry, Path.Combine(project.Directory, "docker-config"));
+        var publishProject = await TestProject.CreateAsync("readme-publish", publishXml.Replace("</PropertyGroup>", $"  <OutputType>Exe</OutputType>\n  <ContainerBaseImage>{baseImage}</ContainerBaseImage>\n</PropertyGroup>", StringComparison.Ordinal), Cancel);
+        File.Copy(Path.Combine(RepoPaths.TestAssets, "SampleApp", "Program.cs"), Path.Combine(publishProject.Directory, "Program.cs"));
+        var plainProject = await TestProject.CreateAsync("readme", cancellationToken: Cancel);
+        await File.WriteAllTextAsync(Path.Combine(plainProject.Directory, "manifest.yaml"), Substitute(Block(readme, "## Push an index from existing images", "yaml"), host, feed.Version), Cancel);
+        var environment = await LoggedInEnvironmentAsync(registry, Path.Combine(plainProject.Directory, "docker-config"));
 
         var commands = ShellCommands().Where(c => c.Section != "Install").ToList();
         Assert.IsGreaterThanOrEqualTo(9, commands.Count, string.Join('\n', commands));
         foreach (var command in commands)
         {
+            var project = command.Section.StartsWith("Publish a multi-platform image", StringComparison.Ordinal) ? publishProject : plainProject;
             var result = (await RunBashAsync(Substitute(command.Text, host, feed.Version), project.Directory, environment, command.ToString())).ShouldSucceed();
             if (command.Text.Contains("-getProperty:ContainerInspectOutput", StringComparison.Ordinal) && command.Text.Contains("=json", StringComparison.Ordinal))
             {
@@ -132,9 +135,11 @@ public sealed partial class ReadmeCommandTests
             }
         }
 
-        // What the pushes and the publish left in the registry.
-        await AssertIndexAsync(registry, "app", "1.0", ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"], alsoTagged: ["1", "latest"]);
-        await AssertIndexAsync(registry, "myapp", "1.0.0", ["linux/amd64", "linux/arm64/v8"], alsoTagged: ["latest"]);
+        // What the pushes and the publish left in the registry: app:1.0 as the spec (pushed last) says; myapp:1.0.0 as
+        // the publish project says (its two platforms and the arm/v7 image it names), stitched again by the
+        // stitch-only command from the per-platform images the publish pushed.
+        await AssertIndexAsync(registry, "app", "1.0", ["linux/amd64", "linux/arm64/v8"], alsoTagged: ["1", "latest"]);
+        await AssertIndexAsync(registry, "myapp", "1.0.0", ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"], alsoTagged: ["latest"]);
     }
 
     [TestMethod]
@@ -452,7 +457,7 @@ public sealed partial class ReadmeCommandTests
     /// <summary>The first block of <paramref name="language"/> after the heading <paramref name="heading"/>.</summary>
     private static string Block(string readme, string heading, string language)
     {
-        var start = readme.IndexOf("\n" + heading + "\n", StringComparison.Ordinal);
+        var start = readme.IndexOf("\n" + heading, StringComparison.Ordinal);
         Assert.IsGreaterThanOrEqualTo(0, start, heading);
         var match = new Regex($"```{language}\n(?<body>.*?)```", RegexOptions.Singleline).Match(readme, start);
         Assert.IsTrue(match.Success, $"a {language} block after {heading}");
