@@ -74,7 +74,10 @@ public sealed partial class ReadmeCommandTests
         StringAssert.Contains(nugetConfig, feed.FeedDirectory, "the local feed is a source of this project");
         var userConfig = Path.Combine(TestProject.HomeDirectory, ".nuget", "NuGet", "NuGet.Config");
         Assert.IsFalse(File.Exists(userConfig) && File.ReadAllText(userConfig).Contains(feed.FeedDirectory, StringComparison.Ordinal), "the user-wide NuGet.Config is left alone");
-        StringAssert.Contains(await File.ReadAllTextAsync(Path.Combine(app, "MyApp.csproj"), Cancel), $"<PackageReference Include=\"MultiArch.Build.Tasks\" Version=\"{feed.Version}\"");
+        var csproj = await File.ReadAllTextAsync(Path.Combine(app, "MyApp.csproj"), Cancel);
+        var documented = Substitute(Block(Readme(), "`dotnet add package` writes this", "xml"), registryHost: null, feed.Version);
+        var written = Regex.Match(csproj, @"\s*<ItemGroup>.*?</ItemGroup>", RegexOptions.Singleline).Value;
+        Assert.AreEqual(Regex.Replace(documented, @"\s+", " ").Trim(), Regex.Replace(written, @"\s+", " ").Trim(), "the README shows what dotnet add package writes");
         Assert.IsTrue(Directory.Exists(Path.Combine(TestProject.PackagesDirectory, "multiarch.build.tasks", feed.Version)), "restored from the local feed");
     }
 
@@ -152,16 +155,7 @@ public sealed partial class ReadmeCommandTests
             .ToList();
         Assert.IsGreaterThanOrEqualTo(4, suggestions.Count, string.Join('\n', suggestions));
 
-        var probe = Path.Combine(PackageFeed.RunDirectory, "projects", TestNames.Tag("suggestions"));
-        Directory.CreateDirectory(probe);
-        await File.WriteAllTextAsync(Path.Combine(probe, "probe.proj"), """
-            <Project>
-              <Target Name="Show">
-                <ItemGroup><_Value Include="$(RuntimeIdentifiers)" /></ItemGroup>
-                <Message Importance="high" Text="RuntimeIdentifiers items: @(_Value->'[%(Identity)]', ' ')" />
-              </Target>
-            </Project>
-            """, Cancel);
+        var probe = await ProbeProjectAsync("suggestions", "RuntimeIdentifiers");
         foreach (var suggestion in suggestions)
         {
             var result = (await RunBashAsync($"dotnet msbuild probe.proj -t:Show -tl:off -v:m {suggestion}", probe, TestProject.ChildEnvironment(), "a message suggests: " + suggestion)).ShouldSucceed();
@@ -170,6 +164,58 @@ public sealed partial class ReadmeCommandTests
                 StringAssert.Contains(result.Output, "RuntimeIdentifiers items: [linux-x64] [linux-arm64]", "a list, not one value\n" + result.Describe());
             }
         }
+    }
+
+    [TestMethod]
+    public async Task ListQuoting_TheBashFormsTheReadmeGives_PassOneList_AndTheFormsItWarnsAgainstFail()
+    {
+        var readme = Readme();
+        var start = readme.IndexOf("### Lists on the command line", StringComparison.Ordinal);
+        var section = readme[start..readme.IndexOf("\n## ", start, StringComparison.Ordinal)];
+        var spans = Regex.Matches(section, "`([^`]+)`").Select(m => m.Groups[1].Value).ToList();
+        // bash's forms: single-quoted, or double-quoted with \" inside (PowerShell's "" and cmd's bare \" are not bash).
+        var bashForms = spans.Where(t => t.StartsWith("'-p:ContainerImageTags=", StringComparison.Ordinal) || (t.StartsWith("\"-p:ContainerImageTags=", StringComparison.Ordinal) && t.Contains("\\\"", StringComparison.Ordinal))).Distinct().ToList();
+        var failing = spans.Where(t => t is "-p:ContainerImageTags=1.0.0;latest" or "-p:ContainerImageTags=\"1.0.0;latest\"").Distinct().ToList();
+        Assert.HasCount(3, bashForms, string.Join('\n', bashForms));
+        Assert.HasCount(2, failing, string.Join('\n', spans));
+
+        var probe = await ProbeProjectAsync("quoting", "ContainerImageTags");
+        var environment = TestProject.ChildEnvironment(new Dictionary<string, string?> { ["tag"] = "v1" });
+        foreach (var form in bashForms)
+        {
+            var result = (await RunBashAsync($"dotnet msbuild probe.proj -t:Show -tl:off -v:m {form}", probe, environment, "README's bash form " + form)).ShouldSucceed();
+            Assert.MatchesRegex(@"ContainerImageTags items: \[(1\.0\.0|v1)\] \[latest\]", result.Output, result.Describe());
+        }
+
+        foreach (var form in failing)
+        {
+            // "…" bare: bash removes the quotes and MSBuild stops with MSB1006. Unquoted: the ; ends the command, which
+            // runs with one tag, then bash cannot find a command named latest.
+            var result = await RunBashAsync($"dotnet msbuild probe.proj -t:Show -tl:off -v:m {form}", probe, environment, "a form the README warns against: " + form);
+            Assert.AreNotEqual(0, result.ExitCode, result.Describe());
+            Assert.DoesNotContain("[latest]", result.Output, result.Describe());
+            StringAssert.Contains(result.Output + result.Error, form.Contains('"', StringComparison.Ordinal) ? "MSB1006" : "latest: command not found", result.Describe());
+        }
+
+        // An escaped semicolon passes, but as a literal character: one item, as the README says.
+        Assert.Contains("-p:X=a%3Bb", spans);
+        var escaped = (await RunBashAsync("dotnet msbuild probe.proj -t:Show -tl:off -v:m -p:ContainerImageTags=1.0.0%3Blatest", probe, environment, "an escaped semicolon")).ShouldSucceed();
+        StringAssert.Contains(escaped.Output, "ContainerImageTags items: [1.0.0;latest]", escaped.Describe());
+    }
+
+    private static async Task<string> ProbeProjectAsync(string name, string property)
+    {
+        var probe = Path.Combine(PackageFeed.RunDirectory, "projects", TestNames.Tag(name));
+        Directory.CreateDirectory(probe);
+        await File.WriteAllTextAsync(Path.Combine(probe, "probe.proj"), $"""
+            <Project>
+              <Target Name="Show">
+                <ItemGroup><_Value Include="$({property})" /></ItemGroup>
+                <Message Importance="high" Text="{property} items: @(_Value->'[%(Identity)]', ' ')" />
+              </Target>
+            </Project>
+            """);
+        return probe;
     }
 
     // ------------------------------------------------------------------------------------------------ CI recipes
@@ -454,7 +500,7 @@ public sealed partial class ReadmeCommandTests
         return commands;
     }
 
-    /// <summary>The first block of <paramref name="language"/> after the heading <paramref name="heading"/>.</summary>
+    /// <summary>The first block of <paramref name="language"/> after the line that starts with <paramref name="heading"/>.</summary>
     private static string Block(string readme, string heading, string language)
     {
         var start = readme.IndexOf("\n" + heading, StringComparison.Ordinal);
