@@ -70,6 +70,35 @@ public sealed class TerminalOutputTests
     }
 
     [TestMethod]
+    public async Task Publish_OnATerminal_ShowsWhatItPushedAndTheDigest()
+    {
+        var registry = s_registry!;
+        var baseRepository = TestNames.Repository("terminal-base");
+        await SkopeoPusher.PushAsync(registry, baseRepository, "1", TestImages.Index([TestImages.LinuxAmd64, TestImages.LinuxArm64], "terminal-base"), Cancel);
+        var repository = TestNames.Repository("terminal-publish");
+        var app = await TestProject.CreateAsync("terminal-publish", $"""
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <RuntimeIdentifiers>linux-x64;linux-arm64</RuntimeIdentifiers>
+                <ContainerRegistry>{registry.Host}</ContainerRegistry>
+                <ContainerRepository>{repository}</ContainerRepository>
+                <ContainerBaseImage>{registry.Reference(baseRepository, "1")}</ContainerBaseImage>
+                <ContainerImageTags>1.0.0;latest</ContainerImageTags>
+              </PropertyGroup>
+            """, Cancel);
+        File.Copy(Path.Combine(RepoPaths.TestAssets, "SampleApp", "Program.cs"), Path.Combine(app.Directory, "Program.cs"));
+        await using var terminal = await Terminal.StartAsync(app.Directory, Environment(), Cancel);
+
+        // The README's command, as typed.
+        var screen = await terminal.RunAsync("dotnet publish -t:PublishMultiArchContainer -getProperty:ContainerManifestPushedReferences", s_commandTimeout, Cancel);
+
+        var digest = await RegistryContent.ResolveAsync(registry, repository, "1.0.0", Cancel) ?? throw new AssertFailedException("nothing was pushed\n" + screen);
+        StringAssert.Contains(screen, $"{registry.Reference(repository, "1.0.0")}@{digest}", screen);
+        StringAssert.Contains(screen, $"{registry.Reference(repository, "latest")}@{digest}", screen);
+        StringAssert.Contains(screen, "exit 0", screen);
+    }
+
+    [TestMethod]
     public async Task Raw_OnATerminalWithoutAFile_SaysWhereTheExactBytesAre()
     {
         await using var terminal = await Terminal.StartAsync(s_project!.Directory, Environment(), Cancel);
