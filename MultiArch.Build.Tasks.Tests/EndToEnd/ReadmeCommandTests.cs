@@ -134,6 +134,7 @@ public sealed partial class ReadmeCommandTests
             }
             else if (command.Text.Contains("-t:TestContainerRegistry", StringComparison.Ordinal))
             {
+                StringAssert.StartsWith(result.Output, $"Registry test of {host}/multiarch-test: run ", result.Describe());
                 StringAssert.Contains(result.Output, $"Tested {host}/multiarch-test: ", result.Describe());
             }
         }
