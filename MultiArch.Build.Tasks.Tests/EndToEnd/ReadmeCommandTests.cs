@@ -263,6 +263,7 @@ public sealed partial class ReadmeCommandTests
 
             foreach (var step in job.Steps)
             {
+                Assert.IsFalse(Regex.IsMatch(step, "(?i)-p:[^ ]*(pass|pword|secret|token)"), $"a secret passed as an MSBuild property is recorded in binary logs: {step}");
                 var script = github
                     ? GitHubExpressions(step, job.Variables, gitTag, repository, registry)
                     : AzureMacros(step, job.Variables, gitTag);
