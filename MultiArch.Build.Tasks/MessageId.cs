@@ -90,4 +90,6 @@ internal static class MessageId
     public const string BaseImageLacksPlatform = nameof(BaseImageLacksPlatform);
     public const string PublishNeedsOneTargetFramework = nameof(PublishNeedsOneTargetFramework);
     public const string MSBuildTooOld = nameof(MSBuildTooOld);
+    // Terminal output (issue 10)
+    public const string Info_RawOnConsole = nameof(Info_RawOnConsole);
 }

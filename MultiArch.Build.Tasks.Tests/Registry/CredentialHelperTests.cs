@@ -65,7 +65,7 @@ public sealed class CredentialHelperTests
         var ex = error as MultiArchException ?? throw new AssertFailedException($"expected a MultiArchException, got {error}");
         Assert.AreEqual("MULTIARCH1010", ex.Code);
         StringAssert.Contains(ex.Message, "The credential helper 'docker-credential-hang' for 'registry.test:5000' failed: it did not answer within 1 s.");
-        Assert.IsLessThan(TimeSpan.FromSeconds(4), elapsed);
+        Assert.IsLessThan(TimeSpan.FromSeconds(30), elapsed, "killed after the 1 s timeout, not after the helper's 120 s (a generous bound: the machine may be busy)");
         var pid = File.ReadAllText(pidFile).Trim();
         Assert.IsFalse(ReliabilityKit.IsRunning(pid), "the helper was killed");
     }
@@ -87,7 +87,7 @@ public sealed class CredentialHelperTests
         Assert.AreEqual("MULTIARCH1010", ex.Code);
         StringAssert.Contains(ex.Message, "it wrote more than 64 KiB");
         Assert.DoesNotContain("canary-overflow", ex.ToString());
-        Assert.IsLessThan(TimeSpan.FromSeconds(10), elapsed);
+        Assert.IsLessThan(TimeSpan.FromSeconds(60), elapsed, "stopped, not read forever");
     }
 
     [TestMethod]

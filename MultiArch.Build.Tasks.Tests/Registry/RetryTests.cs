@@ -177,7 +177,7 @@ public sealed class RetryTests
 
         Assert.IsNull(error, error?.ToString());
         Assert.IsGreaterThanOrEqualTo(TimeSpan.FromMilliseconds(950), elapsed, "Retry-After: 1 was honoured (the backoff alone is 5 ms)");
-        Assert.IsLessThan(TimeSpan.FromSeconds(4), elapsed);
+        Assert.IsLessThan(TimeSpan.FromSeconds(20), elapsed, "a generous bound: the machine may be busy");
         Assert.IsTrue(log.Lines.Any(l => l.Contains("failed (HTTP 429); retry 1 of 5 in 1000 ms (Retry-After)", StringComparison.Ordinal)), string.Join('\n', log.Lines));
     }
 
@@ -194,7 +194,7 @@ public sealed class RetryTests
 
         Assert.IsNull(error, error?.ToString());
         Assert.IsGreaterThanOrEqualTo(TimeSpan.FromMilliseconds(900), elapsed, "the date was honoured (the backoff alone is 5 ms)");
-        Assert.IsLessThan(TimeSpan.FromSeconds(5), elapsed);
+        Assert.IsLessThan(TimeSpan.FromSeconds(20), elapsed, "a generous bound: the machine may be busy");
         Assert.IsTrue(log.Lines.Any(l => l.Contains("failed (HTTP 503); retry 1 of 5 in ", StringComparison.Ordinal) && l.EndsWith("(Retry-After).", StringComparison.Ordinal)), string.Join('\n', log.Lines));
     }
 
@@ -213,7 +213,7 @@ public sealed class RetryTests
 
         var ex = error as MultiArchException ?? throw new AssertFailedException($"expected a MultiArchException, got {error}");
         Assert.AreEqual("MULTIARCH1013", ex.Code, ex.Message);
-        Assert.IsLessThan(TimeSpan.FromSeconds(1), elapsed, "no waiting at all");
+        Assert.IsLessThan(TimeSpan.FromSeconds(15), elapsed, "no waiting: not the 30 s (or 120 s) asked for");
         var wait = int.Parse(Regex.Match(ex.Message, "asked to wait (\\d+) s before GET /v2/" + Regex.Escape(s_repository) + "/manifests/1, longer than the 1 s this build waits").Groups[1].Value, CultureInfo.InvariantCulture);
         Assert.IsTrue(form == "seconds" ? wait == 30 : wait is >= 118 and <= 120, ex.Message);
         Assert.HasCount(1, proxy.Exchanges);
@@ -234,7 +234,7 @@ public sealed class RetryTests
 
         var ex = error as MultiArchException ?? throw new AssertFailedException($"expected a MultiArchException, got {error}");
         Assert.AreEqual(status == 404 ? "MULTIARCH2003" : "MULTIARCH1005", ex.Code, ex.Message);
-        Assert.IsLessThan(TimeSpan.FromSeconds(10), elapsed);
+        Assert.IsLessThan(TimeSpan.FromSeconds(60), elapsed, "the endless body was not read to its end");
         await WaitForAsync(() => proxy.Exchanges.Count(e => e.Request.IsManifest) == 1);
         var sent = proxy.ExchangesFor(r => r.IsManifest).Single().BodyBytes;
         Assert.IsLessThan(8L * 1024 * 1024, sent, $"the client stopped reading ({sent} bytes left the proxy, socket buffers included)");

@@ -47,7 +47,7 @@ public sealed class TimeoutTests
         Assert.AreEqual("MULTIARCH1008", ex.Code, ex.Message);
         StringAssert.Contains(ex.Message, $"GET http://{proxy.Host}/v2/{s_repository}/manifests/1 timed out after 0.5 s waiting for the response headers, on each of 6 attempts");
         Assert.IsGreaterThanOrEqualTo(TimeSpan.FromSeconds(2.9), elapsed, "six attempts of half a second");
-        Assert.IsLessThan(TimeSpan.FromSeconds(8), elapsed, "and not much more");
+        Assert.IsLessThan(TimeSpan.FromSeconds(60), elapsed, "and not the 2 minutes of the delay (a generous bound: the machine may be busy)");
     }
 
     [TestMethod]
@@ -60,7 +60,7 @@ public sealed class TimeoutTests
         var (elapsed, error) = await ReliabilityKit.TimeAsync(() => client.GetManifestAsync(ImageReference.Parse(proxy.Reference(s_repository, "1")), Cancel));
 
         Assert.IsNull(error, error?.ToString());
-        Assert.IsLessThan(TimeSpan.FromSeconds(4), elapsed);
+        Assert.IsLessThan(TimeSpan.FromSeconds(60), elapsed, "not the 2 minutes of the delay");
         Assert.HasCount(2, proxy.ExchangesFor(r => r.Is("GET", "/manifests/")));
     }
 
@@ -83,7 +83,7 @@ public sealed class TimeoutTests
         Assert.AreEqual("MULTIARCH1008", ex.Code, ex.Message);
         StringAssert.Contains(ex.Message, "timed out after 0.5 s waiting for a connection, on each of 2 attempts");
         StringAssert.Contains(ex.Message, "ContainerRegistryConnectTimeout");
-        Assert.IsLessThan(TimeSpan.FromSeconds(4), elapsed);
+        Assert.IsLessThan(TimeSpan.FromSeconds(60), elapsed, "not the 2 minutes of the delay");
     }
 
     private async Task<FaultProxy> StartAsync()

@@ -47,7 +47,7 @@ public sealed class TimeoutAndCancellationTaskTests
         var error = engine.Errors.Single();
         Assert.AreEqual("MULTIARCH1008", error.Code, engine.AllText);
         StringAssert.Contains(error.Message, "timed out after 0.5 s waiting for the response headers");
-        Assert.IsLessThan(TimeSpan.FromSeconds(8), stopwatch.Elapsed);
+        Assert.IsLessThan(TimeSpan.FromSeconds(60), stopwatch.Elapsed, "not the 2 minutes of the delay");
     }
 
     [TestMethod]
@@ -63,7 +63,7 @@ public sealed class TimeoutAndCancellationTaskTests
         var error = engine.Errors.Single();
         Assert.AreEqual("MULTIARCH1016", error.Code, engine.AllText);
         StringAssert.Contains(error.Message, "PushManifestList did not finish within 1.5 s and was stopped; no tag was moved.");
-        Assert.IsLessThan(TimeSpan.FromSeconds(5), stopwatch.Elapsed);
+        Assert.IsLessThan(TimeSpan.FromSeconds(30), stopwatch.Elapsed, "stopped at the operation timeout, not after the trickling body (minutes at 1 byte per 200 ms)");
         Assert.IsEmpty(proxy.Writes(), proxy.Transcript());
         Assert.AreEqual(previous.Digest.ToString(), await RegistryContent.ResolveAsync(server, repository, "1.0", Cancel));
     }

@@ -74,6 +74,7 @@ public sealed class PlatformResolverTests
         Assert.AreEqual("MULTIARCH4015", ex.Code);
         StringAssert.Contains(ex.Message, "linux-arm64");
         StringAssert.Contains(ex.Message, "<RuntimeIdentifiers>linux-x64;linux-arm64</RuntimeIdentifiers>");
+        StringAssert.Contains(ex.Message, "'-p:RuntimeIdentifiers=\"linux-x64;linux-arm64\"'", "quoted so that it works when pasted into bash or PowerShell (ReadmeCommandTests runs it)");
         File.Delete(assets);
     }
 }

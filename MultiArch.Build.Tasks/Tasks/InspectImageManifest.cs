@@ -30,6 +30,10 @@ public sealed class InspectImageManifest : MultiArchTask
     [Output]
     public string? Digest { get; private set; }
 
+    /// <summary>What was printed: the text, the JSON, or the registry's bytes as UTF-8 text.</summary>
+    [Output]
+    public string? Output { get; private set; }
+
     [Output]
     public string? MediaType { get; private set; }
 
@@ -65,6 +69,12 @@ public sealed class InspectImageManifest : MultiArchTask
             _ => InspectFormatter.FormatText(result),
         };
         Log.LogMessage(MessageImportance.High, output.TrimEnd('\n'));
+        Output = output.TrimEnd('\n');
+        if (format == "raw" && string.IsNullOrEmpty(OutputFile))
+        {
+            // A console is not a byte stream: loggers indent lines and add line ends.
+            Log.LogMessage(MessageImportance.High, Messages.Text(MessageId.Info_RawOnConsole, result.Root.Raw.Length, result.Root.Digest));
+        }
         if (!string.IsNullOrEmpty(OutputFile))
         {
             var directory = Path.GetDirectoryName(Path.GetFullPath(OutputFile));

@@ -33,6 +33,10 @@ public sealed class TestContainerRegistry : MultiArchTask
     [Output]
     public ITaskItem[] Capabilities { get; private set; } = [];
 
+    /// <summary>The table and the summary line, as logged (for <c>-getProperty</c>: a terminal shows build messages only from <c>-v:d</c> up).</summary>
+    [Output]
+    public string? Output { get; private set; }
+
     /// <summary>Test seam: a fixed run id instead of a new one.</summary>
     internal string? RunId { get; set; }
 
@@ -79,9 +83,11 @@ public sealed class TestContainerRegistry : MultiArchTask
             Log.LogWarning(null, code, null, null, 0, 0, 0, 0, text);
         }
 
-        Log.LogMessage(MessageImportance.High, Messages.Text(MessageId.Summary_RegistryTested, repository.Name,
+        var summary = Messages.Text(MessageId.Summary_RegistryTested, repository.Name,
             report.Count(CapabilityState.Supported), report.Count(CapabilityState.NotSupported), report.Count(CapabilityState.Skipped),
-            string.IsNullOrEmpty(ReportFile) ? "not written" : Path.GetFullPath(ReportFile)));
+            string.IsNullOrEmpty(ReportFile) ? "not written" : Path.GetFullPath(ReportFile));
+        Log.LogMessage(MessageImportance.High, summary);
+        Output = report.FormatTable().TrimEnd('\n') + "\n" + summary;
         foreach (var missing in report.MissingRequired)
         {
             var detail = missing.State == CapabilityState.Skipped ? "it could not be checked: " + missing.Detail : missing.Detail;
