@@ -83,4 +83,18 @@ internal static class MessageId
     // Reliability (issue 5)
     public const string PutOutcomeUnknown = nameof(PutOutcomeUnknown);
     public const string InsecureLocation = nameof(InsecureLocation);
+
+    // The multiarch command line (issue 12)
+    public const string CliUnknownOption = nameof(CliUnknownOption);
+    public const string CliMissingOptionValue = nameof(CliMissingOptionValue);
+    public const string CliInvalidOptionValue = nameof(CliInvalidOptionValue);
+    public const string CliUnknownCommand = nameof(CliUnknownCommand);
+    public const string CliOptionNotForCommand = nameof(CliOptionNotForCommand);
+    public const string CliMissingArgument = nameof(CliMissingArgument);
+    public const string CliUnexpectedArgument = nameof(CliUnexpectedArgument);
+    public const string CliMissingOption = nameof(CliMissingOption);
+    public const string CliDockerConfigNotFound = nameof(CliDockerConfigNotFound);
+    public const string CliExpandConfigNeedsRaw = nameof(CliExpandConfigNeedsRaw);
+    public const string CliConflictingOptions = nameof(CliConflictingOptions);
+    public const string CliRawCannotShow = nameof(CliRawCannotShow);
 }
