@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Packs MultiArch.Build.Tasks and prints the path of the .nupkg as the last line on stdout (the build log goes to stderr).
+# Packs MultiArch.Build.Tasks and the multiarch tool (MultiArch.Tool) into one folder and prints the path of the task
+# package's .nupkg as the last line on stdout, the tool package's on the line before (the build log goes to stderr).
 #
 #   eng/pack.sh [--version VERSION] [--output DIR] [more dotnet pack arguments]
 #
@@ -8,6 +9,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 project="$root/MultiArch.Build.Tasks/MultiArch.Build.Tasks.csproj"
+tool_project="$root/MultiArch.Tool/MultiArch.Tool.csproj"
 output="$root/artifacts/packages"
 version=""
 extra=()
@@ -25,6 +27,17 @@ fi
 mkdir -p "$output"
 output="$(cd "$output" && pwd)"
 dotnet pack "$project" -c Release -o "$output" -p:Version="$version" -nr:false -tl:off -v:m -nologo ${extra[@]+"${extra[@]}"} >&2
+tool_extra=()
+for arg in ${extra[@]+"${extra[@]}"}; do
+  case "$arg" in
+    -bl:*) tool_extra+=("${arg%.binlog}.tool.binlog") ;;   # a binary log of its own
+    *) tool_extra+=("$arg") ;;
+  esac
+done
+dotnet pack "$tool_project" -c Release -o "$output" -p:Version="$version" -nr:false -tl:off -v:m -nologo ${tool_extra[@]+"${tool_extra[@]}"} >&2
 package="$output/MultiArch.Build.Tasks.$version.nupkg"
+tool_package="$output/MultiArch.Tool.$version.nupkg"
 [ -f "$package" ] || { echo "pack.sh: $package was not created" >&2; exit 1; }
+[ -f "$tool_package" ] || { echo "pack.sh: $tool_package was not created" >&2; exit 1; }
+echo "$tool_package"
 echo "$package"
