@@ -47,6 +47,22 @@ public sealed class CliToolPackageTests
     }
 
     [TestMethod]
+    public void TheInstalledCommandIsNativeWhereItCanBe()
+    {
+        // eng/pack.sh compiles the tool Native AOT on linux-x64 with clang; elsewhere the package is framework-dependent.
+        var target = new FileInfo(s_multiarch).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? s_multiarch;
+        var native = System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier == "linux-x64" && File.Exists("/usr/bin/clang");
+        var directory = Path.GetDirectoryName(target)!;
+        Assert.AreEqual(native, !File.Exists(Path.Combine(directory, "multiarch.dll")), $"{target}: native expected: {native}");
+        if (native)
+        {
+            StringAssert.EndsWith(directory, "/tools/any/linux-x64", "the RID-specific package was chosen");
+            Assert.IsFalse(File.Exists(Path.Combine(directory, "multiarch.dbg")), "symbols stay out of the package");
+            Assert.IsTrue(File.Exists(Path.Combine(s_feed.FeedDirectory, $"MultiArch.Tool.any.{s_feed.Version}.nupkg")), "the framework-dependent fallback is packed too");
+        }
+    }
+
+    [TestMethod]
     public async Task ManifestToolReadmeInspectExample()
     {
         // $ manifest-tool inspect golang:1.17
