@@ -179,6 +179,26 @@ public sealed class CliToolPackageTests
     }
 
     [TestMethod]
+    public async Task SigtermStopsTheInstalledCommandWithACodedError()
+    {
+        // Ctrl+C and SIGTERM share one handler; a background job of a non-interactive shell ignores SIGINT, so the
+        // signal sent here is SIGTERM. The registry hangs on the manifest request until long after the signal.
+        var registry = await TestRegistries.Open;
+        await using var proxy = await FaultProxy.StartAsync(registry, Cancel);
+        proxy.When(r => r.Is("GET", "/manifests/") || r.Is("HEAD", "/manifests/"), FaultAction.Delay(TimeSpan.FromSeconds(60)));
+        var environment = TestProject.ChildEnvironment(new Dictionary<string, string?> { ["DOTNET_CONTAINER_INSECURE_REGISTRIES"] = proxy.Host });
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+
+        var result = await ProcessRunner.RunAsync("bash",
+            ["-c", "\"$0\" inspect \"$1\" & pid=$!; sleep 2; kill -TERM $pid; wait $pid", s_multiarch, proxy.Reference(TestNames.Repository("sigterm"), "1.0")],
+            s_timeout, environment, WorkDirectory(), Cancel);
+
+        var run = new CliRun(["inspect"], result.ExitCode, result.StandardOutputText, result.StandardError);
+        run.ShouldFailWith("MULTIARCH1014");
+        Assert.IsLessThan(TimeSpan.FromSeconds(40), stopwatch.Elapsed, "it stopped on the signal, not after the delayed request");
+    }
+
+    [TestMethod]
     public async Task ReadmeCliSectionRunsInBash()
     {
         await using var registry = await RegistryServer.StartAsync(new RegistryOptions(RegistryMode.Open), Cancel);
