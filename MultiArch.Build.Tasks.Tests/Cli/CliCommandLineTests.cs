@@ -101,6 +101,15 @@ public sealed class CliCommandLineTests
     }
 
     [TestMethod]
+    public void TheToolNeverReferencesMSBuild()
+    {
+        // The core is compiled into the tool from the task assembly's folders except Tasks/: nothing may pull MSBuild in.
+        var references = typeof(MultiArch.Tool.Cli).Assembly.GetReferencedAssemblies().Select(a => a.Name!).ToList();
+        Assert.IsFalse(references.Any(n => n.StartsWith("Microsoft.Build", StringComparison.Ordinal)), string.Join(", ", references));
+        Assert.IsFalse(references.Contains("MultiArch.Build.Tasks"), "one implementation, compiled in, not the task assembly loaded beside it");
+    }
+
+    [TestMethod]
     public async Task OptionsAreAcceptedInAnyPosition()
     {
         // manifest-tool takes global options only before the command and command options only before the argument;

@@ -141,6 +141,21 @@ public sealed class CliRegistryTests
     }
 
     [TestMethod]
+    public async Task IgnoreMissingSkipsAMissingSourceWithACodedWarning()
+    {
+        var target = TestNames.Repository("cli-missing");
+        string[] arguments = ["push", "from-args", "--platforms", "linux/amd64,linux/s390x", "--template", s_open.Reference(s_repository, "ARCH"), "--target", s_open.Reference(target, "v1")];
+
+        (await CliRun.InProcessAsync(Environment, Cancel, arguments)).ShouldFailWith("MULTIARCH2003");
+        var run = (await CliRun.InProcessAsync(Environment, Cancel, [.. arguments, "--ignore-missing"])).ShouldSucceed();
+
+        Assert.MatchesRegex(@"(?m)^warning MULTIARCH\d{4}: .*s390x", run.Stderr, run.Describe("a coded warning naming the missing source"));
+        var pushed = await RegistryContent.GetManifestAsync(s_open, target, "v1", Cancel);
+        Assert.IsNotNull(pushed);
+        Assert.Contains(s_amd64.Digest.ToString(), pushed.Text);
+    }
+
+    [TestMethod]
     public async Task CredentialsComeFromTheFlagsTheDockerConfigOrTheEnvironment()
     {
         var basic = await TestRegistries.Basic;
