@@ -42,11 +42,11 @@ internal static class Help
             text.Append("COMMANDS:\n   from-spec  push a manifest list to a registry via a YAML spec\n   from-args  push a manifest list to a registry via CLI arguments\n\n");
         }
 
-        Options(text, "OPTIONS", o => o.Commands != "*" && (command == "push" ? o.Name == "type" : o.AppliesTo(command)));
+        Options(text, "OPTIONS", o => o.Commands != "*" && (command == "push" ? o.Name == "type" : o.AppliesTo(command)), command);
         return text.ToString();
     }
 
-    private static void Options(StringBuilder text, string title, Func<OptionSpec, bool> filter)
+    private static void Options(StringBuilder text, string title, Func<OptionSpec, bool> filter, string command = "")
     {
         text.Append(title).Append(":\n");
         var options = CommandLine.Options.Where(filter).Where(o => o.Name is not ("help" or "version")).ToList();
@@ -54,7 +54,7 @@ internal static class Help
         var width = Math.Max(names.Select(n => n.Length).DefaultIfEmpty(0).Max(), "--version, -v".Length) + 2;
         foreach (var (option, name) in options.Zip(names))
         {
-            text.Append("   ").Append(name.PadRight(width)).Append(option.Help).Append('\n');
+            text.Append("   ").Append(name.PadRight(width)).Append(HelpFor(option, command)).Append('\n');
         }
 
         text.Append("   ").Append("--help, -h".PadRight(width)).Append("show help\n");
@@ -63,6 +63,12 @@ internal static class Help
             text.Append("   ").Append("--version, -v".PadRight(width)).Append("print the version\n");
         }
     }
+
+    /// <summary>An option shared by several commands may describe itself per command: <c>inspect: …; test-registry: …</c>.</summary>
+    private static string HelpFor(OptionSpec option, string command) =>
+        option.Help.Split("; ").FirstOrDefault(part => part.StartsWith(command + ": ", StringComparison.Ordinal)) is { } own
+            ? own[(command.Length + 2)..]
+            : option.Help;
 
     private static string Name(OptionSpec option) => option.Kind switch
     {

@@ -141,6 +141,37 @@ public sealed class CliRegistryTests
     }
 
     [TestMethod]
+    public async Task FromSpecTakesEverythingTheTasksSpecTakes()
+    {
+        // Beyond manifest-tool: per-entry annotations, the os.version spelling, format; the same reader as the task.
+        var target = TestNames.Repository("cli-spec");
+        var spec = Path.Combine(Path.GetTempPath(), "multiarch-tests", TestNames.Tag("spec"), "spec.yaml");
+        Directory.CreateDirectory(Path.GetDirectoryName(spec)!);
+        await File.WriteAllTextAsync(spec, $$"""
+            image: {{s_open.Reference(target, "1.0")}}
+            format: oci
+            annotations:
+              org.opencontainers.image.title: cli
+            manifests:
+              - image: {{s_open.Reference(s_repository, "amd64")}}
+                annotations:
+                  com.example.entry: amd64
+              - image: {{s_open.Reference(s_repository, "arm64")}}
+            """, Cancel);
+
+        var run = (await CliRun.InProcessAsync(Environment, Cancel, "push", "from-spec", spec)).ShouldSucceed();
+
+        var pushed = await RegistryContent.GetManifestAsync(s_open, target, "1.0", Cancel);
+        Assert.IsNotNull(pushed);
+        Assert.AreEqual($"Digest: {pushed.Digest} {pushed.Bytes.Length}\n", run.Stdout);
+        var index = (ImageIndex)ManifestContent.Parse(pushed.Bytes, null, "pushed");
+        Assert.AreEqual(MediaTypes.OciIndex, index.MediaType);
+        Assert.AreEqual("cli", index.Annotations["org.opencontainers.image.title"]);
+        Assert.AreEqual("amd64", index.Manifests[0].Annotations["com.example.entry"]);
+        Directory.Delete(Path.GetDirectoryName(spec)!, recursive: true);
+    }
+
+    [TestMethod]
     public async Task IgnoreMissingSkipsAMissingSourceWithACodedWarning()
     {
         var target = TestNames.Repository("cli-missing");
