@@ -1,6 +1,5 @@
 using System.Text;
 using MultiArch.Build.Tasks;
-using MultiArch.Build.Tasks.Oci;
 using MultiArch.Build.Tasks.Publishing;
 using MultiArch.Build.Tasks.Registry;
 
