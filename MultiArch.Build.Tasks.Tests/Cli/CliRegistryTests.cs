@@ -33,12 +33,15 @@ public sealed class CliRegistryTests
         s_amd64 = s_withWindows.Images[0];
         await PushTestKit.SeedDirectAsync(s_open, s_repository, "withatt", s_withAttestation, context.CancellationToken);
         await PushTestKit.SeedDirectAsync(s_open, s_repository, "noplat", s_withWindows, context.CancellationToken);
+        // manifest-tool's demo:latest: a Docker manifest list over OCI manifests.
+        await PushTestKit.SeedDirectAsync(s_open, s_repository, "dockerlist", TestImages.Index([.. s_withWindows.Images.Take(3)], ImageFormat.Docker), context.CancellationToken);
         await PushTestKit.SeedDirectAsync(s_open, context.CancellationToken, (s_repository, "amd64", s_amd64), (s_repository, "arm64", s_withWindows.Images[1]), (s_repository, "armv7", s_withWindows.Images[2]));
     }
 
     private static Dictionary<string, string?> Environment => TestClients.Environment(s_open);
 
     [TestMethod]
+    [DataRow("dockerlist", "list-docker.txt")]
     [DataRow("withatt", "index-attestation.txt")]
     [DataRow("noplat", "index-windows.txt")]
     [DataRow("amd64", "image-oci.txt")]
