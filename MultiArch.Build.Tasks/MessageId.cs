@@ -92,4 +92,17 @@ internal static class MessageId
     public const string MSBuildTooOld = nameof(MSBuildTooOld);
     // Terminal output (issue 10)
     public const string Info_RawOnConsole = nameof(Info_RawOnConsole);
+    // The multiarch command line (issue 12)
+    public const string CliUnknownOption = nameof(CliUnknownOption);
+    public const string CliMissingOptionValue = nameof(CliMissingOptionValue);
+    public const string CliInvalidOptionValue = nameof(CliInvalidOptionValue);
+    public const string CliUnknownCommand = nameof(CliUnknownCommand);
+    public const string CliOptionNotForCommand = nameof(CliOptionNotForCommand);
+    public const string CliMissingArgument = nameof(CliMissingArgument);
+    public const string CliUnexpectedArgument = nameof(CliUnexpectedArgument);
+    public const string CliMissingOption = nameof(CliMissingOption);
+    public const string CliDockerConfigNotFound = nameof(CliDockerConfigNotFound);
+    public const string CliExpandConfigNeedsRaw = nameof(CliExpandConfigNeedsRaw);
+    public const string CliConflictingOptions = nameof(CliConflictingOptions);
+    public const string CliRawCannotShow = nameof(CliRawCannotShow);
 }

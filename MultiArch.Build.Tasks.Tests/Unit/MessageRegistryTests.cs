@@ -55,7 +55,7 @@ public sealed partial class MessageRegistryTests
         }
     }
 
-    [GeneratedRegex("^MULTIARCH[1-4][0-9]{3}$")]
+    [GeneratedRegex("^MULTIARCH[1-5][0-9]{3}$")]
     private static partial Regex CodePattern();
 
     [GeneratedRegex("MULTIARCH[0-9]{4}")]

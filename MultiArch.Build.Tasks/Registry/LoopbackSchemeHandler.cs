@@ -131,7 +131,11 @@ internal sealed class LoopbackSchemeHandler : DelegatingHandler
 
         try
         {
+#if NET9_0_OR_GREATER
+            await response.Content.LoadIntoBufferAsync(RegistryClient.MaxErrorBytes, cancellationToken); // the tool's net10.0 build
+#else
             await response.Content.LoadIntoBufferAsync(RegistryClient.MaxErrorBytes);
+#endif
             var body = await response.Content.ReadAsStringAsync(cancellationToken);
             return body.Contains("HTTPS", StringComparison.OrdinalIgnoreCase);
         }

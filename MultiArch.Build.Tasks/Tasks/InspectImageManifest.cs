@@ -95,17 +95,10 @@ public sealed class InspectImageManifest : MultiArchTask
 
         Digest = result.Root.Digest.ToString();
         MediaType = result.Root.MediaType;
-        var entries = Entries(result).ToList();
-        Manifests = [.. entries.Select(ToItem)];
-        CheckRequiredPlatforms(required, entries.Select(e => e.Platform).OfType<Platform>().ToList());
+        Manifests = [.. InspectedPlatforms.Entries(result).Select(ToItem)];
+        InspectedPlatforms.CheckRequired(Image, required, result);
         LogRequestSummary(client);
     }
-
-    private static IEnumerable<Descriptor> Entries(InspectResult result) => result.Root switch
-    {
-        ImageIndex index => index.Manifests.Where(d => !d.IsAttestation),
-        _ => [result.Root.ToDescriptor() with { Platform = result.RootConfig?.Platform }],
-    };
 
     private static ITaskItem ToItem(Descriptor descriptor)
     {
@@ -120,14 +113,5 @@ public sealed class InspectImageManifest : MultiArchTask
         item.SetMetadata("OSVersion", descriptor.Platform?.OsVersion ?? string.Empty);
         item.SetMetadata("OSFeatures", descriptor.Platform is { OsFeatures.IsDefaultOrEmpty: false } p ? string.Join(",", p.OsFeatures) : string.Empty);
         return item;
-    }
-
-    private void CheckRequiredPlatforms(IReadOnlyList<Platform> required, IReadOnlyList<Platform> present)
-    {
-        var missing = required.Where(r => !present.Any(r.IsSatisfiedBy)).ToList();
-        if (missing.Count > 0)
-        {
-            throw MultiArchException.Create(MessageId.MissingRequiredPlatforms, Image, string.Join(", ", missing), present.Count == 0 ? "none" : string.Join(", ", present));
-        }
     }
 }

@@ -43,8 +43,8 @@ public sealed class TestContainerRegistry : MultiArchTask
     private protected override async Task ExecuteAsync(CancellationToken cancellationToken)
     {
         // Every input is checked before the first request.
-        var (repository, source) = ParseRepositories();
-        var required = ParseRequired();
+        var (repository, source) = RegistryTestInputs.ParseRepositories(Repository, SourceRepository);
+        var required = RegistryTestInputs.ParseRequired(PushRequestBuilder.SplitList(Require));
         var options = new RegistryTestOptions(repository, source) { Cleanup = Cleanup, Required = required };
         if (!string.IsNullOrEmpty(RunId))
         {
@@ -90,52 +90,10 @@ public sealed class TestContainerRegistry : MultiArchTask
         Output = report.FormatTable().TrimEnd('\n') + "\n" + summary;
         foreach (var missing in report.MissingRequired)
         {
-            var detail = missing.State == CapabilityState.Skipped ? "it could not be checked: " + missing.Detail : missing.Detail;
-            var (code, text) = Messages.Format(MessageId.RegistryCapabilityMissing, repository.Registry, missing.Name, missing.Title, detail);
+            var (code, text) = RegistryTestInputs.MissingCapability(repository, missing);
             Log.LogError(null, code, null, null, 0, 0, 0, 0, text);
         }
 
         Log.LogMessage(MessageImportance.Low, $"MultiArch: {client.RequestCount} registry requests.");
-    }
-
-    private (ImageReference Repository, ImageReference Source) ParseRepositories()
-    {
-        if (string.IsNullOrWhiteSpace(Repository))
-        {
-            throw MultiArchException.Create(MessageId.RegistryTestRepositoryMissing);
-        }
-
-        var repository = ImageReference.Parse(Repository.Trim());
-        if (repository.Tag is not null || repository.Digest is not null)
-        {
-            throw MultiArchException.Create(MessageId.RegistryTestRepositoryHasTag, Repository.Trim());
-        }
-
-        var path = string.IsNullOrWhiteSpace(SourceRepository) ? repository.Repository + "-source" : SourceRepository.Trim();
-        if (!ImageReference.TryParse($"{repository.Registry}/{path}", out var source, out var reason) || source.Tag is not null || source.Digest is not null)
-        {
-            throw MultiArchException.Create(MessageId.RegistryTestSourceInvalid, path, repository.Registry, reason ?? "it names a tag or digest");
-        }
-
-        return source.Repository == repository.Repository
-            ? throw MultiArchException.Create(MessageId.RegistryTestSourceInvalid, path, repository.Registry, "it is the tested repository itself")
-            : (repository, source);
-    }
-
-    private List<string> ParseRequired()
-    {
-        var names = PushRequestBuilder.SplitList(Require);
-        if (names.Length == 0)
-        {
-            return [.. RegistryCapabilities.DefaultRequired];
-        }
-
-        if (names is [var only] && only.Equals("none", StringComparison.OrdinalIgnoreCase))
-        {
-            return [];
-        }
-
-        return [.. names.Select(name => RegistryCapabilities.Find(name)?.Name
-            ?? throw MultiArchException.Create(MessageId.UnknownRegistryCapability, name, string.Join(", ", RegistryCapabilities.All.Select(c => c.Name)))).Distinct()];
     }
 }

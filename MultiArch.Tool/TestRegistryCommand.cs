@@ -1,0 +1,69 @@
+using System.Text;
+using MultiArch.Build.Tasks;
+using MultiArch.Build.Tasks.Publishing;
+using MultiArch.Build.Tasks.Registry;
+
+namespace MultiArch.Tool;
+
+/// <summary>
+/// <c>multiarch test-registry REGISTRY/REPOSITORY</c>: the TestContainerRegistry task's work
+/// (<see cref="RegistryCapabilityTester"/>): the same table (or, with <c>--format json</c>, the same JSON report) on
+/// stdout; exit code 1 when a required capability is missing.
+/// </summary>
+internal static class TestRegistryCommand
+{
+    public static async Task<int> RunAsync(CommandLine line, TextWriter stdout, ConsoleLog log, Func<string, string?> environment, CancellationToken cancellationToken)
+    {
+        // Every input is checked before the first request.
+        var (repository, source) = RegistryTestInputs.ParseRepositories(line.SingleArgument("REGISTRY/REPOSITORY"), line.Value("source-repository"));
+        var required = RegistryTestInputs.ParseRequired(line.List("require"));
+        var format = line.Value("format")?.Trim().ToLowerInvariant() ?? "text";
+        if (format is not ("text" or "json"))
+        {
+            throw MultiArchException.Create(MessageId.CliInvalidOptionValue, "--format", line.Value("format"), "text or json");
+        }
+
+        var cleanup = !line.Has("no-cleanup");
+        var options = new RegistryTestOptions(repository, source) { Cleanup = cleanup, Required = required };
+        using var client = new RegistryClient(Cli.CreateSettings(line, environment, log, repository));
+        var report = await new RegistryCapabilityTester(client, log).RunAsync(options, cancellationToken);
+
+        await stdout.WriteAsync(format == "json" ? Encoding.UTF8.GetString(report.ToJson()) : report.FormatTable().TrimEnd('\n') + "\n");
+        await stdout.FlushAsync(cancellationToken);
+        var reportFile = line.Value("report");
+        if (!string.IsNullOrEmpty(reportFile))
+        {
+            var directory = Path.GetDirectoryName(Path.GetFullPath(reportFile));
+            if (!string.IsNullOrEmpty(directory))
+            {
+                Directory.CreateDirectory(directory);
+            }
+
+            await File.WriteAllBytesAsync(reportFile, report.ToJson(), cancellationToken);
+        }
+
+        if (cleanup && report.LeftBehind.Count > 0)
+        {
+            var (code, text) = Messages.Format(MessageId.RegistryTestLeftBehind, report.LeftBehind.Count, RegistryTestReport.Summarize(report.LeftBehind));
+            log.Warning(code, text);
+        }
+
+        log.Message(LogLevel.High, Messages.Text(MessageId.Summary_RegistryTested, repository.Name,
+            report.Count(CapabilityState.Supported), report.Count(CapabilityState.NotSupported), report.Count(CapabilityState.Skipped),
+            string.IsNullOrEmpty(reportFile) ? "not written" : Path.GetFullPath(reportFile)));
+        if (report.MissingRequired.Count == 0)
+        {
+            return 0;
+        }
+
+        // Every missing capability gets its own coded line, as the task logs one error each.
+        foreach (var missing in report.MissingRequired.Skip(1))
+        {
+            var (code, text) = RegistryTestInputs.MissingCapability(repository, missing);
+            log.Message(LogLevel.High, $"error {code}: {text}");
+        }
+
+        var (firstCode, firstText) = RegistryTestInputs.MissingCapability(repository, report.MissingRequired[0]);
+        throw new MultiArchException(firstCode, firstText);
+    }
+}
