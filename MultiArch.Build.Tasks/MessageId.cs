@@ -83,4 +83,11 @@ internal static class MessageId
     // Reliability (issue 5)
     public const string PutOutcomeUnknown = nameof(PutOutcomeUnknown);
     public const string InsecureLocation = nameof(InsecureLocation);
+
+    // Registry client (issue 11)
+    public const string SourceBlobFailed = nameof(SourceBlobFailed);
+    public const string ManifestMediaTypeRefused = nameof(ManifestMediaTypeRefused);
+    public const string NothingListening = nameof(NothingListening);
+    public const string TooManyRedirects = nameof(TooManyRedirects);
+    public const string NotARegistryAnswer = nameof(NotARegistryAnswer);
 }

@@ -122,6 +122,25 @@ internal sealed class FaultProxy : IAsyncDisposable
     public static Task<FaultProxy> StartAsync(Uri upstream, HttpMessageHandler? handler = null, CancellationToken cancellationToken = default) =>
         StartAsync(upstream, handler ?? new SocketsHttpHandler(), null, https: false, cancellationToken);
 
+    /// <summary>
+    /// An HTTPS proxy (its own CA) in front of any HTTP(S) origin: a token service on a sibling host, a mirror, Docker
+    /// Hub's names. <see cref="CreateTrustingHandler(FaultProxy[])"/> trusts several such proxies at once.
+    /// </summary>
+    public static Task<FaultProxy> StartHttpsAsync(Uri upstream, HttpMessageHandler? handler = null, CancellationToken cancellationToken = default) =>
+        StartAsync(upstream, handler ?? new SocketsHttpHandler(), null, https: true, cancellationToken);
+
+    /// <summary>A handler that trusts the test CAs of every one of <paramref name="proxies"/> (a registry and its token service, say).</summary>
+    public static HttpMessageHandler CreateTrustingHandler(params FaultProxy[] proxies)
+    {
+        var roots = proxies.Select(p => p._caPublic).OfType<X509Certificate2>().ToList();
+        return new SocketsHttpHandler
+        {
+            AllowAutoRedirect = false,
+            UseCookies = false,
+            SslOptions = { RemoteCertificateValidationCallback = (_, certificate, _, errors) => roots.Any(root => RegistryServer.IsTrusted(root, certificate, errors)) },
+        };
+    }
+
     /// <summary>A handler that trusts this proxy's test CA (HTTPS proxies); a plain <see cref="SocketsHttpHandler"/> otherwise.</summary>
     public HttpMessageHandler CreateTrustingHandler()
     {

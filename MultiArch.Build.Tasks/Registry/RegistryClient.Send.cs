@@ -67,6 +67,19 @@ internal sealed partial class RegistryClient
             }
             catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException && !cancellationToken.IsCancellationRequested)
             {
+                if (FindInner<SourceBodyException>(ex) is { } source)
+                {
+                    // The body streamed from another registry broke off: that registry failed, not this one.
+                    throw source.Error;
+                }
+
+                if (IsConnectionRefused(ex) && !_settings.AuthCache.HasAnswered(uri.Authority))
+                {
+                    // Nothing ever answered there: no retry will change that (a registry that answered before and now
+                    // refuses is restarting, and is retried).
+                    throw MultiArchException.Create(ex, MessageId.NothingListening, uri.Authority, request.Registry);
+                }
+
                 if (request.IsRetryable && !IsTlsFailure(ex) && attempt < _settings.MaxRetries)
                 {
                     attempt++;
@@ -78,6 +91,7 @@ internal sealed partial class RegistryClient
             }
 
             _log.Message(LogLevel.Low, $"MultiArch: {request.Method} {RegistryException.Redact(uri)} -> {(int)response.StatusCode} ({stopwatch.ElapsedMilliseconds} ms)");
+            _settings.AuthCache.MarkAnswered(uri.Authority);
             if (response.StatusCode != HttpStatusCode.Unauthorized && message.Headers.Authorization is { Scheme: "Bearer" })
             {
                 // The registry took the token: refusals before this one (an expired token, refreshed) no longer count.
@@ -135,15 +149,29 @@ internal sealed partial class RegistryClient
     private async Task<HttpResponseMessage> SendOnceAsync(HttpRequestMessage message, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_settings.RequestTimeout);
         await _inFlight.WaitAsync(cancellationToken);
+        var body = message.Content as StreamingBody;
         try
         {
+            // The clock starts once a slot is free: waiting for one is not the registry's time. A streamed body moves the
+            // clock itself: each chunk allows BodyIdleTimeout more, the end of the body RequestTimeout for the headers.
+            timeout.CancelAfter(_settings.RequestTimeout);
+            body?.Watch(timeout, _settings.BodyIdleTimeout, _settings.RequestTimeout);
             Interlocked.Increment(ref _requestCount);
             return await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
+            if (body is { State: StreamingBody.Phase.Reading })
+            {
+                throw body.SourceFailure($"no bytes came for {Seconds(_settings.BodyIdleTimeout)}");
+            }
+
+            if (body is { State: StreamingBody.Phase.Writing })
+            {
+                throw new TimeoutException($"{Seconds(_settings.BodyIdleTimeout)} with no bytes taken while sending the body");
+            }
+
             // Either the response headers did not come in time (our timer), or the connection was not made in time
             // (SocketsHttpHandler.ConnectTimeout: a cancellation with a TimeoutException inside).
             throw timeout.IsCancellationRequested || ex.InnerException is not TimeoutException
@@ -158,34 +186,89 @@ internal sealed partial class RegistryClient
 
     private static string Seconds(TimeSpan time) => time.TotalSeconds.ToString(time.TotalSeconds < 10 ? "0.#" : "0", CultureInfo.InvariantCulture) + " s";
 
+    /// <summary>The longest redirect chain followed (browsers allow 20; registries use one or two).</summary>
+    private const int MaxRedirects = 10;
+
+    internal static bool IsRedirect(HttpStatusCode status) =>
+        status is HttpStatusCode.MovedPermanently or HttpStatusCode.Found or HttpStatusCode.SeeOther or HttpStatusCode.TemporaryRedirect or HttpStatusCode.PermanentRedirect;
+
+    /// <summary>
+    /// Sends a GET or HEAD and follows 301, 302, 303, 307 and 308 (a mirror, a storage service) up to
+    /// <see cref="MaxRedirects"/> hops: never from HTTPS to plain HTTP, the registry's Authorization only to its own origin,
+    /// and at another origin that challenges, a token of that origin's own (asked for without credentials).
+    /// </summary>
     private async Task<HttpResponseMessage> SendFollowingRedirectsAsync(RegistryRequest request, CancellationToken cancellationToken)
     {
         var response = await SendAsync(request, cancellationToken);
-        for (var hop = 0; hop < 5 && response.StatusCode is HttpStatusCode.TemporaryRedirect or HttpStatusCode.Found or HttpStatusCode.SeeOther or HttpStatusCode.MovedPermanently or HttpStatusCode.PermanentRedirect; hop++)
+        var from = response.RequestMessage?.RequestUri ?? BuildUri(request, _settings.AuthCache.GetScheme(request.Registry) ?? "https");
+        for (var hop = 1; IsRedirect(response.StatusCode) && response.Headers.Location is { } location; hop++)
         {
-            var location = response.Headers.Location;
+            var next = location.IsAbsoluteUri ? location : new Uri(from, location);
             response.Dispose();
-            if (location is null)
+            if (hop > MaxRedirects)
             {
-                break;
+                throw MultiArchException.Create(MessageId.TooManyRedirects, request.Method, RegistryException.Redact(BuildUri(request, from.Scheme)), MaxRedirects, RegistryException.Redact(next));
             }
 
-            var scheme = _settings.AuthCache.GetScheme(request.Registry) ?? "https";
-            var absolute = location.IsAbsoluteUri ? location : new Uri(BuildUri(request, scheme), location);
-            CheckPlainHttp(request, absolute);
-
-            // Another origin (a storage service) gets no Authorization header.
-            using var message = new HttpRequestMessage(request.Method, absolute);
-            if (IsSameOrigin(absolute, request.Registry, scheme))
+            if (from.Scheme == Uri.UriSchemeHttps && next.Scheme != Uri.UriSchemeHttps)
             {
-                message.Headers.Authorization = await GetAuthorizationAsync(request.Registry, new SortedSet<string>(request.Scopes, StringComparer.Ordinal), cancellationToken);
+                throw MultiArchException.Create(MessageId.InsecureLocation, request.Registry, request.Method, RegistryException.Redact(next), next.Authority);
             }
 
-            response = await SendOnceAsync(message, cancellationToken);
-            _log.Message(LogLevel.Low, $"MultiArch: {request.Method} {RegistryException.Redact(absolute)} (redirect) -> {(int)response.StatusCode}");
+            CheckPlainHttp(request, next);
+            response = await SendHopAsync(request, next, cancellationToken);
+            from = next;
         }
 
         return response;
+    }
+
+    private async Task<HttpResponseMessage> SendHopAsync(RegistryRequest request, Uri uri, CancellationToken cancellationToken)
+    {
+        var scheme = _settings.AuthCache.GetScheme(request.Registry) ?? "https";
+        var sameOrigin = IsSameOrigin(uri, request.Registry, scheme);
+        var scopes = new SortedSet<string>(request.Scopes, StringComparer.Ordinal);
+        for (var challenged = false; ; challenged = true)
+        {
+            using var message = new HttpRequestMessage(request.Method, uri);
+            foreach (var accept in request.Accept)
+            {
+                message.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(accept));
+            }
+
+            // The registry's own origin gets its Authorization; another origin only a token it issued itself.
+            message.Headers.Authorization = sameOrigin
+                ? await GetAuthorizationAsync(request.Registry, scopes, cancellationToken)
+                : await GetOriginTokenAsync(uri, scopes, cancellationToken);
+            var response = await SendOnceAsync(message, cancellationToken);
+            _log.Message(LogLevel.Low, $"MultiArch: {request.Method} {RegistryException.Redact(uri)} (redirect) -> {(int)response.StatusCode}");
+            if (response.StatusCode != HttpStatusCode.Unauthorized || sameOrigin || challenged ||
+                AuthChallenge.Parse(response.Headers.WwwAuthenticate.ToString()) is not { IsBearer: true } challenge)
+            {
+                return response;
+            }
+
+            response.Dispose();
+            _settings.AuthCache.SetChallenge(OriginKey(uri), challenge);
+            scopes.UnionWith(challenge.Scopes);
+        }
+    }
+
+    /// <summary>The key under which another origin's own challenge is kept (never a registry name: it has a scheme).</summary>
+    private static string OriginKey(Uri uri) => "origin:" + uri.GetLeftPart(UriPartial.Authority);
+
+    /// <summary>An anonymous token from the token service another origin (a mirror) named in its own challenge.</summary>
+    private async Task<AuthenticationHeaderValue?> GetOriginTokenAsync(Uri uri, SortedSet<string> scopes, CancellationToken cancellationToken)
+    {
+        var origin = OriginKey(uri);
+        if (_settings.AuthCache.GetChallenge(origin) is not { IsBearer: true } challenge)
+        {
+            return null;
+        }
+
+        var key = TokenKey(origin, scopes);
+        var token = await _settings.AuthCache.GetTokenAsync(key, () => FetchTokenAsync(uri.Authority, challenge, scopes.ToArray(), credential: null, key, cancellationToken));
+        return new AuthenticationHeaderValue("Bearer", token.Value);
     }
 
     private Uri BuildUri(RegistryRequest request, string scheme)
@@ -276,9 +359,9 @@ internal sealed partial class RegistryClient
             {
                 return await read();
             }
-            catch (Exception ex) when (ex is HttpRequestException or IOException && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException && !cancellationToken.IsCancellationRequested)
             {
-                var reason = "the response body broke off: " + ex.Message;
+                var reason = (ex is TimeoutException ? "the response body stalled: " : "the response body broke off: ") + ex.Message;
                 if (attempt >= _settings.MaxRetries)
                 {
                     throw MultiArchException.Create(ex, MessageId.TooManyRetries, request.Method, RegistryException.Redact(BuildUri(request, _settings.AuthCache.GetScheme(request.Registry) ?? "https")), attempt + 1, reason);
@@ -378,7 +461,10 @@ internal sealed partial class RegistryClient
             : MultiArchException.Create(ex, MessageId.RegistryUnreachable, request.Registry, reason);
     }
 
-    private static T? FindInner<T>(Exception ex)
+    private static bool IsConnectionRefused(Exception ex) =>
+        FindInner<SocketException>(ex) is { SocketErrorCode: SocketError.ConnectionRefused };
+
+    internal static T? FindInner<T>(Exception ex)
         where T : Exception
     {
         for (var current = ex; current is not null; current = current.InnerException)
@@ -438,10 +524,11 @@ internal sealed partial class RegistryClient
             throw MultiArchException.Create(MessageId.TokenRequestFailed, RegistryException.Redact(realm), registry, "it was asked twice already for this access and did not grant it; stopping so the account is not locked");
         }
 
-        var realmAllowed = IsRealmAllowed(registry, realm);
-        if (!realmAllowed && credential is not null)
+        var refusal = credential is null ? null : await RealmRefusalAsync(registry, realm, cancellationToken);
+        var realmAllowed = refusal is null;
+        if (!realmAllowed)
         {
-            _log.Message(LogLevel.Low, $"MultiArch: the token service {RegistryException.Redact(realm)} is not on '{registry}''s host; asking it for an anonymous token, without credentials.");
+            _log.Message(LogLevel.Low, $"MultiArch: the token service {RegistryException.Redact(realm)} {refusal}; asking it for an anonymous token, without credentials.");
         }
 
         var sendCredential = realmAllowed ? credential : null;
@@ -512,7 +599,7 @@ internal sealed partial class RegistryClient
                     _settings.AuthCache.RecordRejection(key);
                     if (!realmAllowed && credential is not null)
                     {
-                        throw MultiArchException.Create(MessageId.RealmNotAllowed, registry, RegistryException.Redact(realm));
+                        throw MultiArchException.Create(MessageId.RealmNotAllowed, registry, RegistryException.Redact(realm), refusal);
                     }
 
                     throw sendCredential is null
@@ -567,12 +654,36 @@ internal sealed partial class RegistryClient
         }
     }
 
-    private bool IsRealmAllowed(string registry, Uri realm)
+    /// <summary>
+    /// Null when the token service <paramref name="realm"/> may receive <paramref name="registry"/>'s credentials; else
+    /// why not (the end of a sentence about the token service). See <see cref="RealmPolicy"/>.
+    /// </summary>
+    private async Task<string?> RealmRefusalAsync(string registry, Uri realm, CancellationToken cancellationToken)
     {
         var registryHost = RegistrySettings.HostOf(registry == ImageReference.DockerHub ? "registry-1.docker.io" : registry);
-        return string.Equals(realm.Host, registryHost, StringComparison.OrdinalIgnoreCase)
+        if (string.Equals(realm.Host, registryHost, StringComparison.OrdinalIgnoreCase)
             || _settings.TrustedRealmHosts.Contains(realm.Host) || _settings.TrustedRealmHosts.Contains(realm.Authority)
-            || s_wellKnownRealms.Contains(registryHost + "|" + realm.Host);
+            || s_wellKnownRealms.Contains(registryHost + "|" + realm.Host))
+        {
+            return null;
+        }
+
+        if (_settings.RealmPolicy == RealmPolicy.Strict)
+        {
+            return "is not on the registry's host, and ContainerRegistryTrustedRealms (the strict rule) does not list it";
+        }
+
+        if (realm.Scheme != Uri.UriSchemeHttps || (_settings.AuthCache.GetScheme(registry) ?? Uri.UriSchemeHttps) != Uri.UriSchemeHttps)
+        {
+            return "is not on the registry's host, and only a registry reached over HTTPS may name a token service elsewhere, over HTTPS";
+        }
+
+        if (!await NetworkAddresses.IsPrivateAsync(registryHost, cancellationToken) && await NetworkAddresses.IsPrivateAsync(realm.Host, cancellationToken))
+        {
+            return "has a loopback or private network address, and the registry is not on one";
+        }
+
+        return null;
     }
 
     // ---------------------------------------------------------------- errors
@@ -595,7 +706,8 @@ internal sealed partial class RegistryClient
                         if (OciJson.GetString(error, "code") is { } code)
                         {
                             codes.Add(code);
-                            details.Add(OciJson.GetString(error, "message") is { } text ? $"{code}: {text}" : code);
+                            var text = OciJson.GetString(error, "message") is { } said ? $"{code}: {said}" : code;
+                            details.Add(Detail(error) is { } detail ? $"{text}; {detail}" : text);
                         }
                     }
                 }
@@ -620,10 +732,17 @@ internal sealed partial class RegistryClient
         }
 
         if (status == HttpStatusCode.Unauthorized && credential is not null && _settings.AuthCache.GetChallenge(request.Registry) is { IsBearer: true, Realm: { } realmText } &&
-            Uri.TryCreate(realmText, UriKind.Absolute, out var realm) && !IsRealmAllowed(request.Registry, realm))
+            Uri.TryCreate(realmText, UriKind.Absolute, out var realm) && await RealmRefusalAsync(request.Registry, realm, cancellationToken) is { } refusal)
         {
             // The credentials were kept from a token service on another host, and an anonymous token was not enough.
-            return RegistryException.From(MessageId.RealmNotAllowed, method, uri, status, codes, request.Registry, RegistryException.Redact(realm));
+            return RegistryException.From(MessageId.RealmNotAllowed, method, uri, status, codes, request.Registry, RegistryException.Redact(realm), refusal);
+        }
+
+        if (request.Manifest is { } manifest && request.Method == HttpMethod.Put &&
+            (status == HttpStatusCode.UnsupportedMediaType || (status == HttpStatusCode.BadRequest && (codes.Contains("MANIFEST_INVALID") || codes.Contains("UNSUPPORTED")))))
+        {
+            // A registry that does not take this kind of manifest (older Quay refuses OCI indexes): say which, and the way out.
+            return RegistryException.From(MessageId.ManifestMediaTypeRefused, method, uri, status, codes, request.Registry, reference, manifest.MediaType, (int)status, codeText, MediaTypeFix(manifest));
         }
 
         return status switch
@@ -637,6 +756,28 @@ internal sealed partial class RegistryClient
             _ => RegistryException.From(MessageId.UnexpectedStatus, method, uri, status, codes, method, RegistryException.Redact(uri), (int)status, codeText, Hint(status)),
         };
     }
+
+    /// <summary>The registry's own <c>detail</c> of an error (a string, or JSON shown as it came), at most 300 characters.</summary>
+    private static string? Detail(JsonElement error)
+    {
+        if (!error.TryGetProperty("detail", out var detail) || detail.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined)
+        {
+            return null;
+        }
+
+        var text = (detail.ValueKind == JsonValueKind.String ? detail.GetString() : detail.GetRawText())?.Trim();
+        return string.IsNullOrEmpty(text) ? null : "detail: " + (text.Length > 300 ? text[..300] + "..." : text);
+    }
+
+    /// <summary>The way out when a registry refuses a manifest's media type.</summary>
+    private static string MediaTypeFix(ManifestContent manifest) => manifest switch
+    {
+        ImageIndex { MediaType: MediaTypes.OciIndex } index when index.Manifests.All(m => MediaTypes.IsDocker(m.MediaType)) =>
+            "The registry may not accept OCI image indexes: every child is a Docker manifest, so set ContainerManifestFormat=docker to push a Docker manifest list instead.",
+        ImageIndex { MediaType: MediaTypes.OciIndex } =>
+            "The registry may not accept OCI image indexes, and some children are OCI manifests, which a Docker manifest list (ContainerManifestFormat=docker) cannot hold: publish the children as Docker manifests, or use a registry that accepts OCI.",
+        _ => "Check that the registry supports this media type.",
+    };
 
     private static string Hint(HttpStatusCode status) => status switch
     {

@@ -97,7 +97,7 @@ internal sealed partial class RegistryClient : IDisposable
 
     private async Task<ManifestContent?> GetManifestOnceAsync(RegistryRequest request, ImageReference reference, bool missingIsNull, CancellationToken cancellationToken)
     {
-        using var response = await SendAsync(request, cancellationToken);
+        using var response = await SendFollowingRedirectsAsync(request, cancellationToken);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             if (missingIsNull)
@@ -113,7 +113,13 @@ internal sealed partial class RegistryClient : IDisposable
             throw await ErrorAsync(request, response, reference, cancellationToken);
         }
 
-        var bytes = await ReadBoundedAsync(response, MaxManifestBytes, () => MultiArchException.Create(MessageId.ManifestTooLarge, reference.Original, MaxManifestBytes), cancellationToken);
+        if (response.Content.Headers.ContentType?.MediaType is "text/html" && response.RequestMessage?.RequestUri is { } servedFrom)
+        {
+            // A page for people (a captive portal, a proxy's login) where a manifest should be.
+            throw MultiArchException.Create(MessageId.NotARegistryAnswer, request.Method, RegistryException.Redact(servedFrom), "text/html");
+        }
+
+        var bytes = await ReadBoundedAsync(response, MaxManifestBytes, () => MultiArchException.Create(MessageId.ManifestTooLarge, reference.Original, MaxManifestBytes), cancellationToken, _settings.BodyIdleTimeout);
         var actual = Digest.FromContent(bytes);
         var expected = reference.Digest ?? HeaderDigest(response);
         if (expected is { } want && !want.Matches(bytes))
@@ -143,12 +149,14 @@ internal sealed partial class RegistryClient : IDisposable
         try
         {
             using var tags = await SendAsync(tagsRequest, cancellationToken);
-            var body = await ReadBoundedAsync(tags, MaxErrorBytes, () => new InvalidDataException(), cancellationToken);
-            using var document = JsonDocument.Parse(body);
             if (tags.StatusCode == HttpStatusCode.NotFound)
             {
+                // Whatever the body holds (nothing, at some registries): no tag list means no repository.
                 return RegistryException.From(MessageId.RepositoryNotFound, request.Method.Method, new Uri("https://" + reference.Registry + request.PathAndQuery), HttpStatusCode.NotFound, ["NAME_UNKNOWN"], reference.Registry, reference.Repository, reference.Original);
             }
+
+            var body = await ReadBoundedAsync(tags, MaxErrorBytes, () => new InvalidDataException(), cancellationToken);
+            using var document = JsonDocument.Parse(body);
 
             var names = document.RootElement.TryGetProperty("tags", out var list) && list.ValueKind == JsonValueKind.Array
                 ? list.EnumerateArray().Where(t => t.ValueKind == JsonValueKind.String).Select(t => t.GetString()!).Take(10).ToList()
@@ -175,7 +183,7 @@ internal sealed partial class RegistryClient : IDisposable
             Scopes = [ScopeFor(reference.Repository, access)],
             Accept = MediaTypes.ManifestAccept,
         };
-        using var response = await SendAsync(request, cancellationToken);
+        using var response = await SendFollowingRedirectsAsync(request, cancellationToken);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             return null;
@@ -256,7 +264,7 @@ internal sealed partial class RegistryClient : IDisposable
             throw await ErrorAsync(request, response, repository, cancellationToken);
         }
 
-        var bytes = await ReadBoundedAsync(response, (int)Math.Min(MaxConfigBytes, descriptor.Size), () => MultiArchException.Create(MessageId.BlobTooLarge, descriptor.Digest, descriptor.Size), cancellationToken);
+        var bytes = await ReadBoundedAsync(response, (int)Math.Min(MaxConfigBytes, descriptor.Size), () => MultiArchException.Create(MessageId.BlobTooLarge, descriptor.Digest, descriptor.Size), cancellationToken, _settings.BodyIdleTimeout);
         if (!descriptor.Digest.Matches(bytes))
         {
             throw MultiArchException.Create(MessageId.DigestMismatch, $"{repository.Name}@{descriptor.Digest}", Digest.FromContent(bytes), descriptor.Digest);
@@ -265,6 +273,7 @@ internal sealed partial class RegistryClient : IDisposable
         return bytes;
     }
 
+    /// <summary>HEAD of a blob: whether the repository holds it (200, or a redirect to storage) or not (404).</summary>
     public async Task<bool> BlobExistsAsync(ImageReference repository, Digest digest, CancellationToken cancellationToken)
     {
         var request = new RegistryRequest(repository.Registry, HttpMethod.Head, $"/v2/{repository.Repository}/blobs/{digest}")
@@ -276,6 +285,10 @@ internal sealed partial class RegistryClient : IDisposable
         {
             HttpStatusCode.OK => true,
             HttpStatusCode.NotFound => false,
+
+            // A registry on object storage (S3, GCS, Azure) redirects to the blob's storage URL: it has the blob. Such a
+            // URL is often signed for GET only, so following it with a HEAD would prove nothing.
+            _ when IsRedirect(response.StatusCode) => true,
             _ => throw await ErrorAsync(request, response, repository, cancellationToken),
         };
     }
@@ -326,16 +339,11 @@ internal sealed partial class RegistryClient : IDisposable
         var separator = location.Contains('?', StringComparison.Ordinal) ? "&" : "?";
         await using var stream = await download.Content.ReadAsStreamAsync(cancellationToken);
         await using var verifying = new VerifyingStream(stream, blob.Digest, blob.Size);
+        var content = new StreamingBody(verifying, blob.Size, reason => MultiArchException.Create(MessageId.SourceBlobFailed, blob.Digest, source.Registry, verifying.Position, blob.Size, target.Registry, reason));
         var put = new RegistryRequest(target.Registry, HttpMethod.Put, location + separator + "digest=" + Uri.EscapeDataString(blob.Digest.ToString()))
         {
             Scopes = [PushScope(target.Repository)],
-            Content = () =>
-            {
-                var body = new StreamContent(verifying);
-                body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-                body.Headers.ContentLength = blob.Size;
-                return body;
-            },
+            Content = () => content,
             AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
         };
         try
@@ -393,6 +401,7 @@ internal sealed partial class RegistryClient : IDisposable
                 return body;
             },
             Idempotent = true,
+            Manifest = content,
         };
 
     /// <summary>The POST that asks to mount <paramref name="digest"/> from <paramref name="fromRepository"/> (pull there, push here).</summary>
@@ -459,7 +468,11 @@ internal sealed partial class RegistryClient : IDisposable
     private static Digest? HeaderDigest(HttpResponseMessage response) =>
         response.Headers.TryGetValues("Docker-Content-Digest", out var values) && Digest.TryParse(values.FirstOrDefault(), out var digest) ? digest : null;
 
-    internal static async Task<byte[]> ReadBoundedAsync(HttpResponseMessage response, int max, Func<Exception> tooLarge, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads a response body of at most <paramref name="max"/> bytes; with <paramref name="idle"/>, a body that sends no
+    /// byte for that long fails with a <see cref="TimeoutException"/> (however long the whole body takes).
+    /// </summary>
+    internal static async Task<byte[]> ReadBoundedAsync(HttpResponseMessage response, int max, Func<Exception> tooLarge, CancellationToken cancellationToken, TimeSpan? idle = null)
     {
         if (response.Content.Headers.ContentLength is { } length && length > max)
         {
@@ -469,9 +482,29 @@ internal sealed partial class RegistryClient : IDisposable
         await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
         var buffer = new MemoryStream();
         var chunk = new byte[81920];
+        using var stall = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         int read;
-        while ((read = await stream.ReadAsync(chunk, cancellationToken)) > 0)
+        while (true)
         {
+            if (idle is { } limit)
+            {
+                stall.CancelAfter(limit);
+            }
+
+            try
+            {
+                read = await stream.ReadAsync(chunk, stall.Token);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TimeoutException($"no bytes for {idle!.Value.TotalSeconds:0.#} s");
+            }
+
+            if (read == 0)
+            {
+                break;
+            }
+
             if (buffer.Length + read > max)
             {
                 throw tooLarge();
@@ -629,7 +662,7 @@ internal sealed partial class RegistryClient : IDisposable
             Scopes = [PullScope(reference.Repository)],
             Accept = MediaTypes.ManifestAccept,
         };
-        using var response = await SendAsync(request, cancellationToken);
+        using var response = await SendFollowingRedirectsAsync(request, cancellationToken);
         if (response.StatusCode != HttpStatusCode.OK)
         {
             return new ServedManifest(await AnswerAsync(request, response, reference, cancellationToken), [], null, null);
@@ -785,6 +818,9 @@ internal sealed record RegistryRequest(string Registry, HttpMethod Method, strin
 
     /// <summary>GET, HEAD, PUT of a manifest and mounts may be retried; uploads with streamed bodies may not.</summary>
     public bool Idempotent { get; init; }
+
+    /// <summary>The manifest a PUT sends, for the error that names its media type when the registry refuses it.</summary>
+    public ManifestContent? Manifest { get; init; }
 
     /// <summary>The path is an absolute URL (an upload location the registry handed out).</summary>
     public bool AbsoluteLocation { get; init; }

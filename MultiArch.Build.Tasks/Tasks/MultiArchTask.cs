@@ -25,7 +25,10 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
     /// <summary>How many registry requests may run side by side (default 32).</summary>
     public int MaxParallelism { get; set; }
 
-    /// <summary>Token-service hosts other than the registry's own that may receive credentials (semicolon-separated).</summary>
+    /// <summary>
+    /// Empty: credentials go to the token service an HTTPS registry names (as docker does). Set: the strict rule, only
+    /// the registry's own host and the hosts listed here (semicolon-separated; <c>strict</c> alone lists none).
+    /// </summary>
     public string? TrustedRealms { get; set; }
 
     /// <summary>Test seam: the environment the credentials and insecure-registry list are read from.</summary>
@@ -122,9 +125,13 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
             settings = settings with { MaxConcurrency = MaxParallelism };
         }
 
+        // Any value turns the strict realm rule on: only the hosts listed ('strict' alone lists none) get credentials.
+        var trustedRealms = RegistrySettings.SplitList(TrustedRealms, ';', ',');
+        trustedRealms.Remove("strict");
         settings = settings with
         {
-            TrustedRealmHosts = RegistrySettings.SplitList(TrustedRealms, ';', ','),
+            TrustedRealmHosts = trustedRealms,
+            RealmPolicy = string.IsNullOrWhiteSpace(TrustedRealms) ? RealmPolicy.AsRegistryNames : RealmPolicy.Strict,
             TransportFactory = TransportFactory,
         };
         return ConfigureSettings?.Invoke(settings) ?? settings;
