@@ -159,7 +159,7 @@ public sealed class RealRegistryBehaviourTests
         Assert.IsTrue(tokens.Exchanges.Any(e => e.Request.Headers.TryGetValue("Authorization", out var value) && value.StartsWith("Basic ", StringComparison.Ordinal)), tokens.Transcript());
 
         var mark = tokens.Mark;
-        using (var strict = new RegistryClient(settings with { RealmPolicy = RealmPolicy.Strict, AuthCache = new AuthCache() }))
+        using (var strict = new RegistryClient(settings with { RealmPolicy = RealmPolicy.Strict, State = new RegistryBuildState() }))
         {
             var ex = await Assert.ThrowsAsync<MultiArchException>(() => strict.UploadBlobForAnswerAsync(target, "strict realm"u8.ToArray(), Cancel));
             Assert.AreEqual("MULTIARCH1012", ex.Code, ex.Message);

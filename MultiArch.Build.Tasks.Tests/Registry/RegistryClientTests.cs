@@ -227,7 +227,7 @@ public sealed class RegistryClientTests
         var server = await TestRegistries.Open;
         var repository = TestNames.Repository("client-huge");
         await SkopeoPusher.PushAsync(server, repository, "1", TestImages.Image(TestImages.LinuxAmd64), TestContext.CancellationToken);
-        var huge = new byte[RegistryClient.MaxManifestBytes + 1];
+        var huge = new byte[HttpBodies.MaxManifestBytes + 1];
         var settings = TestClients.Settings(server) with
         {
             TransportFactory = () => new TamperingHandler(new SocketsHttpHandler(), (request, response) =>

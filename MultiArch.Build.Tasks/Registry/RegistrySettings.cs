@@ -57,8 +57,8 @@ internal sealed record RegistrySettings
     /// <summary>Test seam: the innermost handler. Null uses a <see cref="SocketsHttpHandler"/>.</summary>
     public Func<HttpMessageHandler>? TransportFactory { get; init; }
 
-    /// <summary>Tokens and learned challenges; share one across the tasks of a build.</summary>
-    public AuthCache AuthCache { get; init; } = new();
+    /// <summary>Build-wide state (tokens, challenges, schemes, notices); share one across the tasks of a build.</summary>
+    public RegistryBuildState State { get; init; } = new();
 
     public string UserAgent { get; init; } = "MultiArch.Build.Tasks/" + typeof(RegistrySettings).Assembly.GetName().Version?.ToString(3);
 
@@ -86,17 +86,17 @@ internal sealed record RegistrySettings
     /// <summary>
     /// Settings from the environment: <c>DOTNET_CONTAINER_INSECURE_REGISTRIES</c> (semicolon-separated <c>host:port</c>,
     /// as the SDK reads it) and the credential variables and files of <see cref="DefaultCredentialProvider"/>.
-    /// <paramref name="authCache"/> is the build's shared cache (a new one when null).
+    /// <paramref name="buildState"/> is the build's shared cache (a new one when null).
     /// </summary>
-    public static RegistrySettings FromEnvironment(Func<string, string?> environment, IBuildLog log, AuthCache? authCache = null)
+    public static RegistrySettings FromEnvironment(Func<string, string?> environment, IBuildLog log, RegistryBuildState? buildState = null)
     {
-        var cache = authCache ?? new AuthCache();
+        var cache = buildState ?? new RegistryBuildState();
         return new()
         {
             InsecureRegistries = SplitList(environment("DOTNET_CONTAINER_INSECURE_REGISTRIES"), ';'),
             Credentials = new DefaultCredentialProvider(environment, log, buildCache: cache),
             Log = log,
-            AuthCache = cache,
+            State = cache,
         };
     }
 

@@ -109,7 +109,7 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
     /// <summary>Settings from the environment and the task's parameters; the auth cache is shared by every task of the build.</summary>
     private protected RegistrySettings CreateSettings()
     {
-        var settings = RegistrySettings.FromEnvironment(Environment, BuildLog, SharedAuthCache());
+        var settings = RegistrySettings.FromEnvironment(Environment, BuildLog, SharedBuildState());
         if (Seconds(RegistryTimeout, "ContainerRegistryTimeout") is { } requestTimeout)
         {
             settings = settings with { RequestTimeout = requestTimeout };
@@ -137,20 +137,20 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
         return ConfigureSettings?.Invoke(settings) ?? settings;
     }
 
-    private AuthCache SharedAuthCache()
+    private RegistryBuildState SharedBuildState()
     {
         if (BuildEngine is not IBuildEngine4 engine)
         {
-            return new AuthCache();
+            return new RegistryBuildState();
         }
 
-        const string Key = "MultiArch.Build.Tasks.AuthCache";
-        if (engine.GetRegisteredTaskObject(Key, RegisteredTaskObjectLifetime.Build) is AuthCache existing)
+        const string Key = "MultiArch.Build.Tasks.RegistryBuildState";
+        if (engine.GetRegisteredTaskObject(Key, RegisteredTaskObjectLifetime.Build) is RegistryBuildState existing)
         {
             return existing;
         }
 
-        var cache = new AuthCache();
+        var cache = new RegistryBuildState();
         engine.RegisterTaskObject(Key, cache, RegisteredTaskObjectLifetime.Build, allowEarlyCollection: false);
         return cache;
     }

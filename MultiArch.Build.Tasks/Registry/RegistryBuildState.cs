@@ -3,11 +3,11 @@ using System.Collections.Concurrent;
 namespace MultiArch.Build.Tasks.Registry;
 
 /// <summary>
-/// What the client learned about registries during a build: each registry's challenge (so later requests
-/// authenticate up front, without a 401 round trip), bearer tokens per scope set, and the scheme that worked.
-/// One instance can serve every task of a build.
+/// What the client learned about registries during a build, shared by every task of it: each registry's challenge (so
+/// later requests authenticate up front, without a 401 round trip), bearer tokens per scope set and their refusals, the
+/// scheme that worked, which hosts answered, and which one-time notes were printed.
 /// </summary>
-internal sealed class AuthCache
+internal sealed class RegistryBuildState
 {
     private readonly ConcurrentDictionary<string, AuthChallenge> _challenges = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, Lazy<Task<CachedToken>>> _tokens = new(StringComparer.Ordinal);
