@@ -58,7 +58,6 @@ internal static class MessageId
     public const string InvalidTimeout = nameof(InvalidTimeout);
     public const string Summary_Pushed = nameof(Summary_Pushed);
     public const string Summary_DryRun = nameof(Summary_DryRun);
-    public const string Summary_Inspected = nameof(Summary_Inspected);
     public const string Info_UsingSdkPasswordVariable = nameof(Info_UsingSdkPasswordVariable);
     public const string UnknownRuntimeIdentifier = nameof(UnknownRuntimeIdentifier);
     public const string NoRuntimeIdentifierForPlatform = nameof(NoRuntimeIdentifierForPlatform);

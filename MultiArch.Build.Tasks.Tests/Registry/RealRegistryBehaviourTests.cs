@@ -153,7 +153,7 @@ public sealed class RealRegistryBehaviourTests
 
         using (var client = new RegistryClient(settings))
         {
-            Assert.IsTrue((await client.UploadBlobForAnswerAsync(target, "sibling realm"u8.ToArray(), Cancel)).IsSuccess);
+            await client.UploadBlobAsync(target, "sibling realm"u8.ToArray(), Cancel);
         }
 
         Assert.IsTrue(tokens.Exchanges.Any(e => e.Request.Headers.TryGetValue("Authorization", out var value) && value.StartsWith("Basic ", StringComparison.Ordinal)), tokens.Transcript());
@@ -161,7 +161,7 @@ public sealed class RealRegistryBehaviourTests
         var mark = tokens.Mark;
         using (var strict = new RegistryClient(settings with { RealmPolicy = RealmPolicy.Strict, State = new RegistryBuildState() }))
         {
-            var ex = await Assert.ThrowsAsync<MultiArchException>(() => strict.UploadBlobForAnswerAsync(target, "strict realm"u8.ToArray(), Cancel));
+            var ex = await Assert.ThrowsAsync<MultiArchException>(() => strict.UploadBlobAsync(target, "strict realm"u8.ToArray(), Cancel));
             Assert.AreEqual("MULTIARCH1012", ex.Code, ex.Message);
             StringAssert.Contains(ex.Message, "ContainerRegistryTrustedRealms");
         }
@@ -366,7 +366,7 @@ public sealed class RealRegistryBehaviourTests
         var bytes = RandomNumberGenerator.GetBytes(size);
         using (var seeder = TestClients.Client(server))
         {
-            Assert.IsTrue((await seeder.UploadBlobForAnswerAsync(ImageReference.Parse(server.Reference(_repository + "/source", "1")), bytes, Cancel)).IsSuccess);
+            await seeder.UploadBlobAsync(ImageReference.Parse(server.Reference(_repository + "/source", "1")), bytes, Cancel);
         }
 
         return (await ProxyAsync(server), await ProxyAsync(server), new Descriptor(MediaTypes.OciLayer, Digest.FromContent(bytes), size));

@@ -75,19 +75,22 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
     /// </summary>
     public async Task<bool> TryMountBlobAsync(ImageReference target, Digest digest, string fromRepository, CancellationToken cancellationToken)
     {
-        var request = MountRequest(target, digest, fromRepository);
-        using var response = await _send.SendAsync(request, cancellationToken);
-        if (response.StatusCode == HttpStatusCode.Created)
+        int status;
+        try
+        {
+            status = (await MountBlobAsync(target, digest, fromRepository, cancellationToken)).Status;
+        }
+        catch (RegistryException ex) when (ex.StatusCode == HttpStatusCode.Unauthorized)
+        {
+            status = 401; // no right to read the source repository: the blob is copied instead
+        }
+
+        if (status == (int)HttpStatusCode.Created)
         {
             return true;
         }
 
-        _settings.Log.Message(LogLevel.Low, $"MultiArch: the registry refused to mount {digest} from '{fromRepository}' into '{target.Repository}' (HTTP {(int)response.StatusCode}); copying it instead.");
-        if (response.StatusCode == HttpStatusCode.Accepted && response.Headers.Location is { } location)
-        {
-            await CancelUploadAsync(target, location, cancellationToken);
-        }
-
+        _settings.Log.Message(LogLevel.Low, $"MultiArch: the registry refused to mount {digest} from '{fromRepository}' into '{target.Repository}' (HTTP {status}); copying it instead.");
         return false;
     }
 
@@ -147,7 +150,7 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
         }
     }
 
-    /// <summary>Uploads bytes as a blob (monolithic POST+PUT); used to seed images and by the registry self-test.</summary>
+    /// <summary>Uploads bytes as a blob in one request (POST, then PUT with the digest and the bytes); a refused PUT cancels the session.</summary>
     public async Task UploadBlobAsync(ImageReference target, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {
         var digest = Digest.FromContent(content.Span);
@@ -162,7 +165,9 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
         using var done = await _send.SendAsync(put, cancellationToken);
         if (done.StatusCode is not (HttpStatusCode.Created or HttpStatusCode.NoContent or HttpStatusCode.OK))
         {
-            throw await _errors.ErrorAsync(put, done, target, cancellationToken);
+            var error = await _errors.ErrorAsync(put, done, target, cancellationToken);
+            await CancelUploadAsync(target, session.Headers.Location, CancellationToken.None);
+            throw error;
         }
     }
 
@@ -220,31 +225,6 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
 
     private static string ResolveLocation(RegistryRequest request, Uri location) =>
         location.IsAbsoluteUri ? location.ToString() : location.OriginalString;
-
-    /// <summary>
-    /// Uploads bytes as a blob in one request (POST, then PUT with the digest and the bytes) and reports the answer to
-    /// the failing step or to the PUT; a refused PUT cancels the session.
-    /// </summary>
-    public async Task<RegistryAnswer> UploadBlobForAnswerAsync(ImageReference target, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
-    {
-        var digest = Digest.FromContent(content.Span);
-        var start = StartUpload(target);
-        using var session = await _send.SendAsync(start, cancellationToken);
-        if (session.StatusCode != HttpStatusCode.Accepted || session.Headers.Location is null)
-        {
-            return await _errors.AnswerAsync(start, session, target, cancellationToken);
-        }
-
-        var put = MonolithicPut(target, ResolveLocation(start, session.Headers.Location), digest, content);
-        using var done = await _send.SendAsync(put, cancellationToken);
-        var answer = await _errors.AnswerAsync(put, done, target, cancellationToken);
-        if (!answer.IsSuccess)
-        {
-            await CancelUploadAsync(target, session.Headers.Location, CancellationToken.None);
-        }
-
-        return answer;
-    }
 
     /// <summary>
     /// Uploads bytes as a blob in chunks: POST to open a session, one PATCH per chunk with <c>Content-Range: start-end</c>,
@@ -323,7 +303,7 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
     /// Asks the registry to mount a blob from another repository and reports its answer: 201 is a mount; a 202 opens
     /// an upload session instead (a refused mount), which is cancelled here.
     /// </summary>
-    public async Task<RegistryAnswer> MountBlobForAnswerAsync(ImageReference target, Digest digest, string fromRepository, CancellationToken cancellationToken)
+    public async Task<RegistryAnswer> MountBlobAsync(ImageReference target, Digest digest, string fromRepository, CancellationToken cancellationToken)
     {
         var request = MountRequest(target, digest, fromRepository);
         using var response = await _send.SendAsync(request, cancellationToken);

@@ -200,23 +200,6 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
             Manifest = content,
         };
 
-    /// <summary>
-    /// PUTs manifest bytes under a tag or digest and reports the answer. A success whose <c>Docker-Content-Digest</c>
-    /// names other bytes throws <c>MULTIARCH2005</c>, as <see cref="PutManifestAsync"/> does.
-    /// </summary>
-    public async Task<RegistryAnswer> PutManifestForAnswerAsync(ImageReference target, ManifestContent content, CancellationToken cancellationToken)
-    {
-        var request = ManifestPut(target, content);
-        using var response = await _send.SendAsync(request, cancellationToken);
-        var answer = await _errors.AnswerAsync(request, response, target, cancellationToken);
-        if (answer.IsSuccess && HttpBodies.HeaderDigest(response) is { } reported && reported != content.Digest)
-        {
-            throw MultiArchException.Create(MessageId.DigestMismatch, target.ToString(), reported, content.Digest);
-        }
-
-        return answer;
-    }
-
     /// <summary>GETs a manifest by tag or digest exactly as served: bytes, <c>Content-Type</c> and <c>Docker-Content-Digest</c>; nothing is parsed or verified.</summary>
     public async Task<ServedManifest> GetManifestAsServedAsync(ImageReference reference, CancellationToken cancellationToken)
     {

@@ -52,9 +52,6 @@ internal sealed class RegistryClient : IDisposable
     public Task PutManifestAsync(ImageReference target, ManifestContent content, CancellationToken cancellationToken) =>
         Manifests.PutManifestAsync(target, content, cancellationToken);
 
-    public Task<RegistryAnswer> PutManifestForAnswerAsync(ImageReference target, ManifestContent content, CancellationToken cancellationToken) =>
-        Manifests.PutManifestForAnswerAsync(target, content, cancellationToken);
-
     public Task<ServedManifest> GetManifestAsServedAsync(ImageReference reference, CancellationToken cancellationToken) =>
         Manifests.GetManifestAsServedAsync(reference, cancellationToken);
 
@@ -84,14 +81,11 @@ internal sealed class RegistryClient : IDisposable
     public Task UploadBlobAsync(ImageReference target, ReadOnlyMemory<byte> content, CancellationToken cancellationToken) =>
         Blobs.UploadBlobAsync(target, content, cancellationToken);
 
-    public Task<RegistryAnswer> UploadBlobForAnswerAsync(ImageReference target, ReadOnlyMemory<byte> content, CancellationToken cancellationToken) =>
-        Blobs.UploadBlobForAnswerAsync(target, content, cancellationToken);
-
     public Task<(RegistryAnswer Answer, int Chunks)> UploadBlobChunkedAsync(ImageReference target, ReadOnlyMemory<byte> content, int chunkSize, CancellationToken cancellationToken) =>
         Blobs.UploadBlobChunkedAsync(target, content, chunkSize, cancellationToken);
 
-    public Task<RegistryAnswer> MountBlobForAnswerAsync(ImageReference target, Digest digest, string fromRepository, CancellationToken cancellationToken) =>
-        Blobs.MountBlobForAnswerAsync(target, digest, fromRepository, cancellationToken);
+    public Task<RegistryAnswer> MountBlobAsync(ImageReference target, Digest digest, string fromRepository, CancellationToken cancellationToken) =>
+        Blobs.MountBlobAsync(target, digest, fromRepository, cancellationToken);
 
     public Task<RegistryAnswer> DeleteBlobAsync(ImageReference repository, Digest digest, CancellationToken cancellationToken) =>
         Blobs.DeleteBlobAsync(repository, digest, cancellationToken);

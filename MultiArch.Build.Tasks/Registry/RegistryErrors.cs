@@ -18,6 +18,18 @@ internal sealed class RegistryErrors(RegistrySettings settings, TokenService tok
 
     public async Task<MultiArchException> ErrorAsync(RegistryRequest request, HttpResponseMessage response, ImageReference reference, CancellationToken cancellationToken)
     {
+        string? firstMessage = null;
+        var error = await CreateErrorAsync(request, response, reference, message => firstMessage ??= message, cancellationToken);
+        if (error is RegistryException registry)
+        {
+            registry.RegistryMessage = firstMessage;
+        }
+
+        return error;
+    }
+
+    private async Task<MultiArchException> CreateErrorAsync(RegistryRequest request, HttpResponseMessage response, ImageReference reference, Action<string> said, CancellationToken cancellationToken)
+    {
         var uri = response.RequestMessage?.RequestUri ?? request.UriFor(Uri.UriSchemeHttps);
         var codes = new List<string>();
         var details = new List<string>();
@@ -34,7 +46,13 @@ internal sealed class RegistryErrors(RegistrySettings settings, TokenService tok
                         if (OciJson.GetString(error, "code") is { } code)
                         {
                             codes.Add(code);
-                            var text = OciJson.GetString(error, "message") is { } said ? $"{code}: {said}" : code;
+                            var registryMessage = OciJson.GetString(error, "message");
+                            if (registryMessage is not null)
+                            {
+                                said(registryMessage);
+                            }
+
+                            var text = registryMessage is not null ? $"{code}: {registryMessage}" : code;
                             details.Add(Detail(error) is { } detail ? $"{text}; {detail}" : text);
                         }
                     }
