@@ -33,7 +33,7 @@ internal sealed class RetryHandler(RegistrySettings settings, IRegistrySender in
                 {
                     // Nothing ever answered there: no retry will change that (a registry that answered before and now
                     // refuses is restarting, and is retried).
-                    throw MultiArchException.Create(ex, MessageId.NothingListening, uri.Authority, request.Registry);
+                    throw MultiArchException.Create(ex, MessageId.NothingListening, $"{uri.Host}:{uri.Port}", request.Registry);
                 }
 
                 if (request.IsRetryable && RegistryFailures.IsTransient(ex) && attempt < settings.MaxRetries)
