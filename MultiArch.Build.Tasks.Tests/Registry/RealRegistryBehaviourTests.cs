@@ -114,6 +114,77 @@ public sealed class RealRegistryBehaviourTests
     }
 
     [TestMethod]
+    public async Task StorageBackedTarget_ThatRedirectsBlobHeads_TakesAPushSharingABaseLayer()
+    {
+        // The push that failed with "HEAD .../blobs/sha256:... answered HTTP 307": the target (distribution on S3, say)
+        // already holds the base layer and answers its HEAD with a redirect to storage.
+        var server = await TestRegistries.Open;
+        var repository = TestNames.Repository("storage-push");
+        var old = TestImages.Image(TestImages.LinuxAmd64, "storage-old", sharedLayers: ["base"]);
+        var next = TestImages.Image(TestImages.LinuxAmd64, "storage-new", sharedLayers: ["base"]);
+        await PushTestKit.SeedAsync(server, Cancel, (repository + "/target", "old", old), (repository + "/source", "amd64", next));
+        var source = await ProxyAsync(server);
+        var target = await ProxyAsync(server);
+        target.When(r => r.Is("HEAD", "/blobs/"), FaultAction.Custom("storage: 307 for a blob it holds", async context =>
+        {
+            var upstream = await context.SendUpstreamAsync();
+            if ((int)upstream.StatusCode == 200)
+            {
+                upstream.Dispose();
+                await context.RespondAsync(307, new Dictionary<string, string> { ["Location"] = "https://storage.invalid/docker/registry/v2/blobs/data?X-Amz-Signature=abc" }, null);
+                return;
+            }
+
+            await context.RelayAsync(upstream);
+        }));
+        var environment = TestClients.Environment(target);
+        TestClients.AddInsecure(environment, source.Host);
+        var spec = $"""
+            image: {target.Reference(repository + "/target", "1.0")}
+            manifests:
+              - image: {source.Reference(repository + "/source", "amd64")}
+            """;
+
+        var result = await PushTestKit.PushAsync(environment, PushTestKit.FromSpec(spec), new RecordingLog(), Cancel);
+
+        Assert.AreEqual(next.Digest, result.Images.Single().Digest);
+        Assert.IsTrue(target.ExchangesFor(r => r.Is("HEAD", "/blobs/")).Any(e => e.Status == 307), target.Transcript());
+        var shared = next.Layers.Single(l => old.Layers.Any(o => o.Digest == l.Digest));
+        Assert.IsEmpty(target.ExchangesFor(r => r.Method == "PUT" && r.IsUpload && r.QueryValue("digest") == shared.Digest.ToString()), "the layer it holds is not sent again");
+    }
+
+    [TestMethod]
+    public async Task EcrStyle_BasicFromACredentialHelper_MountsRefusedWith202_PushSucceeds()
+    {
+        // ECR: Basic auth with a password from docker-credential-ecr-login, and cross-repository mounts answered with 202
+        // and an upload session.
+        var server = await TestRegistries.Basic;
+        var repository = TestNames.Repository("ecr");
+        var image = TestImages.Image(TestImages.LinuxArm64, "ecr");
+        await PushTestKit.SeedAsync(server, Cancel, (repository + "/base", "arm64", image));
+        var proxy = await ProxyAsync(server);
+        proxy.When(r => r.IsMount, FaultAction.RefuseMount);
+        using var helpers = new CredentialHelpers();
+        helpers.Answering("ecr-login", server.Username!, server.Password!);
+        helpers.Config("{\"credHelpers\": {\"" + proxy.Host + "\": \"ecr-login\"}}");
+        var environment = TestClients.Environment(proxy, withCredentials: false);
+        environment["PATH"] = helpers.PathValue;
+        environment["DOCKER_CONFIG"] = helpers.ConfigDirectory;
+        var spec = $"""
+            image: {proxy.Reference(repository + "/app", "1.0")}
+            manifests:
+              - image: {proxy.Reference(repository + "/base", "arm64")}
+            """;
+
+        var result = await PushTestKit.PushAsync(environment, PushTestKit.FromSpec(spec), new RecordingLog(), Cancel);
+
+        Assert.AreEqual(image.Digest, result.Images.Single().Digest);
+        Assert.IsTrue(proxy.ExchangesFor(r => r.IsMount).All(e => e.Status == 202), proxy.Transcript());
+        Assert.IsTrue(proxy.Exchanges.Where(e => e.Status is >= 200 and < 300 && e.Request.IsWrite).All(e => e.Request.Headers.TryGetValue("Authorization", out var value) && value.StartsWith("Basic ", StringComparison.Ordinal)), proxy.Transcript());
+        Assert.IsNotNull(await RegistryContent.ResolveAsync(server, repository + "/app", "1.0", Cancel));
+    }
+
+    [TestMethod]
     public async Task CaptivePortal_RedirectToALoginPage_IsACodedErrorNamingWhatCameBack()
     {
         var server = await TestRegistries.Open;
