@@ -44,8 +44,14 @@ internal static class RegistryFailures
     public static bool MayHaveBeenApplied(MultiArchException ex) => ex switch
     {
         RegistryException { StatusCode: { } status } => IsTransient(status),
-        _ => ex.Code is "MULTIARCH1001" or "MULTIARCH1008" or "MULTIARCH1015" or "MULTIARCH2005",
+        _ => s_afterSending.Contains(ex.Code),
     };
+
+    /// <summary>The codes of failures that can come after a request went out: the connection lost, a timeout, the tries used up, other bytes.</summary>
+    private static readonly HashSet<string> s_afterSending =
+    [
+        .. new[] { MessageId.RegistryUnreachable, MessageId.RequestTimedOut, MessageId.TooManyRetries, MessageId.DigestMismatch }.Select(id => Messages.Format(id).Code),
+    ];
 
     public static T? FindInner<T>(Exception ex)
         where T : Exception
