@@ -241,6 +241,53 @@ public sealed class RealRegistryBehaviourTests
     }
 
     [TestMethod]
+    public async Task DockerHubsRealNames_OverHttpsWithATestCa_CredentialsGoToAuthDockerIo()
+    {
+        // docker.io/<repo> is spoken to as https://registry-1.docker.io, whose challenge names https://auth.docker.io:
+        // both names lead (by a connect callback, never the network) to HTTPS proxies with certificates for them.
+        var server = await TestRegistries.Token;
+        var repository = TestNames.Repository("hub");
+        var image = TestImages.Image(TestImages.LinuxAmd64, "hub");
+        await PushTestKit.SeedAsync(server, Cancel, (repository, "1", image));
+        var hub = await FaultProxy.StartHttpsAsync(server, ["registry-1.docker.io"], Cancel);
+        _resources.Add(hub);
+        var auth = await FaultProxy.StartHttpsAsync(new Uri(server.TokenServer!.Realm.GetLeftPart(UriPartial.Authority)), dnsNames: ["auth.docker.io"], cancellationToken: Cancel);
+        _resources.Add(auth);
+        hub.RealmRewrite = _ => "https://auth.docker.io/token";
+        var environment = TestClients.Environment(server);
+        environment.Remove("DOTNET_CONTAINER_INSECURE_REGISTRIES");
+        var settings = RegistrySettings.FromEnvironment(TestClients.Lookup(environment), NullBuildLog.Instance) with
+        {
+            RetryBaseDelay = ReliabilityKit.FastRetry,
+            TransportFactory = () =>
+            {
+                var handler = FaultProxy.CreateTrustingHandler(hub, auth);
+                handler.ConnectCallback = async (context, cancellationToken) =>
+                {
+                    var port = context.DnsEndPoint.Host switch
+                    {
+                        "registry-1.docker.io" => hub.Port,
+                        "auth.docker.io" => auth.Port,
+                        var other => throw new HttpRequestException($"{other} is not reachable in tests"),
+                    };
+                    var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                    await socket.ConnectAsync(IPAddress.Loopback, port, cancellationToken);
+                    return new NetworkStream(socket, ownsSocket: true);
+                };
+                return handler;
+            },
+        };
+        using var client = new RegistryClient(settings);
+
+        var manifest = await client.GetManifestAsync(ImageReference.Parse($"docker.io/{repository}:1"), Cancel);
+
+        Assert.AreEqual(image.Digest, manifest.Digest);
+        Assert.IsTrue(hub.ExchangesFor(r => r.IsManifest).Any(e => e.Status == 200 && e.Request.Headers["Authorization"].StartsWith("Bearer ", StringComparison.Ordinal)), hub.Transcript());
+        Assert.IsTrue(auth.Exchanges.Any(e => e.Request.Headers.TryGetValue("Authorization", out var value) && value.StartsWith("Basic ", StringComparison.Ordinal)), "the credentials go to auth.docker.io\n" + auth.Transcript());
+        Assert.IsTrue(hub.Exchanges.All(e => !e.Request.Headers.TryGetValue("Authorization", out var value) || !value.StartsWith("Basic ", StringComparison.Ordinal)), "and only there");
+    }
+
+    [TestMethod]
     [DataRow("https://auth.invalid/token", true, DisplayName = "a public sibling host: credentials go")]
     [DataRow("https://127.0.0.1/token", false, DisplayName = "a loopback realm for a public registry: none")]
     [DataRow("https://10.1.2.3/token", false, DisplayName = "a private realm for a public registry: none")]
