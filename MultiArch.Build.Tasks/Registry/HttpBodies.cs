@@ -41,7 +41,7 @@ internal static class HttpBodies
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                throw new TimeoutException($"no bytes for {idle!.Value.TotalSeconds:0.#} s");
+                throw new TimeoutException($"no bytes for {RegistryWire.Seconds(idle!.Value)}");
             }
 
             if (read == 0)
