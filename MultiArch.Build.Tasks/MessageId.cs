@@ -58,7 +58,6 @@ internal static class MessageId
     public const string InvalidTimeout = nameof(InvalidTimeout);
     public const string Summary_Pushed = nameof(Summary_Pushed);
     public const string Summary_DryRun = nameof(Summary_DryRun);
-    public const string Summary_Inspected = nameof(Summary_Inspected);
     public const string Info_UsingSdkPasswordVariable = nameof(Info_UsingSdkPasswordVariable);
     public const string UnknownRuntimeIdentifier = nameof(UnknownRuntimeIdentifier);
     public const string NoRuntimeIdentifierForPlatform = nameof(NoRuntimeIdentifierForPlatform);
@@ -105,4 +104,10 @@ internal static class MessageId
     public const string CliExpandConfigNeedsRaw = nameof(CliExpandConfigNeedsRaw);
     public const string CliConflictingOptions = nameof(CliConflictingOptions);
     public const string CliRawCannotShow = nameof(CliRawCannotShow);
+    // Registry client (issue 11)
+    public const string SourceBlobFailed = nameof(SourceBlobFailed);
+    public const string ManifestMediaTypeRefused = nameof(ManifestMediaTypeRefused);
+    public const string NothingListening = nameof(NothingListening);
+    public const string TooManyRedirects = nameof(TooManyRedirects);
+    public const string NotARegistryAnswer = nameof(NotARegistryAnswer);
 }

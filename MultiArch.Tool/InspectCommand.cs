@@ -1,5 +1,6 @@
 using System.Text;
 using MultiArch.Build.Tasks;
+using MultiArch.Build.Tasks.Inspection;
 using MultiArch.Build.Tasks.Oci;
 using MultiArch.Build.Tasks.Publishing;
 using MultiArch.Build.Tasks.Registry;
@@ -42,7 +43,7 @@ internal static class InspectCommand
         var output = format switch
         {
             "json" => InspectFormatter.FormatJson(result),
-            "raw" => Encoding.UTF8.GetString(InspectFormatter.FormatRaw(result)),
+            "raw" => Encoding.UTF8.GetString(result.Root.Raw.Span),
             "manifest-tool-raw" => ManifestToolRaw.Format(result, line.Has("expand-config") ? await ExpandedConfigAsync(client, result, cancellationToken) : null),
             _ => InspectFormatter.FormatText(result),
         };

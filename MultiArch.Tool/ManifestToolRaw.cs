@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using MultiArch.Build.Tasks;
+using MultiArch.Build.Tasks.Inspection;
 using MultiArch.Build.Tasks.Oci;
 using MultiArch.Build.Tasks.Publishing;
 

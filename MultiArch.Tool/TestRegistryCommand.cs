@@ -1,6 +1,7 @@
 using System.Text;
 using MultiArch.Build.Tasks;
 using MultiArch.Build.Tasks.Publishing;
+using MultiArch.Build.Tasks.RegistryTest;
 using MultiArch.Build.Tasks.Registry;
 
 namespace MultiArch.Tool;

@@ -1,7 +1,9 @@
 using System.Text.Json;
+using MultiArch.Build.Tasks.Inspection;
 using MultiArch.Build.Tasks.Oci;
 using MultiArch.Build.Tasks.Publishing;
 using MultiArch.Build.Tasks.Registry;
+using MultiArch.Build.Tasks.RegistryTest;
 using MultiArch.Build.Tasks.Tests.Infrastructure;
 
 namespace MultiArch.Build.Tasks.Tests.Cli;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MultiArch.Build.Tasks.Publishing;
+using MultiArch.Build.Tasks.RegistryTest;
 using MultiArch.Build.Tasks.Tests.Infrastructure;
 
 namespace MultiArch.Build.Tasks.Tests.EndToEnd;

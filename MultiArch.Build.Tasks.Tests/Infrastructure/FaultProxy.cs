@@ -116,11 +116,34 @@ internal sealed class FaultProxy : IAsyncDisposable
     /// then meet an HTTPS registry they need not list as insecure, whatever the registry behind it speaks.
     /// </summary>
     public static Task<FaultProxy> StartHttpsAsync(RegistryServer registry, CancellationToken cancellationToken = default) =>
-        StartAsync(new Uri(registry.BaseUri.GetLeftPart(UriPartial.Authority)), registry.CreateTrustingHandler(), registry, https: true, cancellationToken);
+        StartHttpsAsync(registry, [], cancellationToken);
+
+    /// <summary>As <see cref="StartHttpsAsync(RegistryServer, CancellationToken)"/>, with <paramref name="dnsNames"/> in the certificate besides <c>localhost</c> (Docker Hub's names, say).</summary>
+    public static Task<FaultProxy> StartHttpsAsync(RegistryServer registry, IReadOnlyList<string> dnsNames, CancellationToken cancellationToken = default) =>
+        StartAsync(new Uri(registry.BaseUri.GetLeftPart(UriPartial.Authority)), registry.CreateTrustingHandler(), registry, https: true, cancellationToken, dnsNames);
 
     /// <summary>Starts a proxy in front of any HTTP(S) origin; <paramref name="handler"/> (owned) defaults to a plain <see cref="SocketsHttpHandler"/>.</summary>
     public static Task<FaultProxy> StartAsync(Uri upstream, HttpMessageHandler? handler = null, CancellationToken cancellationToken = default) =>
         StartAsync(upstream, handler ?? new SocketsHttpHandler(), null, https: false, cancellationToken);
+
+    /// <summary>
+    /// An HTTPS proxy (its own CA) in front of any HTTP(S) origin: a token service on a sibling host, a mirror, Docker
+    /// Hub's names. <see cref="CreateTrustingHandler(FaultProxy[])"/> trusts several such proxies at once.
+    /// </summary>
+    public static Task<FaultProxy> StartHttpsAsync(Uri upstream, HttpMessageHandler? handler = null, IReadOnlyList<string>? dnsNames = null, CancellationToken cancellationToken = default) =>
+        StartAsync(upstream, handler ?? new SocketsHttpHandler(), null, https: true, cancellationToken, dnsNames);
+
+    /// <summary>A handler that trusts the test CAs of every one of <paramref name="proxies"/> (a registry and its token service, say).</summary>
+    public static SocketsHttpHandler CreateTrustingHandler(params FaultProxy[] proxies)
+    {
+        var roots = proxies.Select(p => p._caPublic).OfType<X509Certificate2>().ToList();
+        return new SocketsHttpHandler
+        {
+            AllowAutoRedirect = false,
+            UseCookies = false,
+            SslOptions = { RemoteCertificateValidationCallback = (_, certificate, _, errors) => roots.Any(root => RegistryServer.IsTrusted(root, certificate, errors)) },
+        };
+    }
 
     /// <summary>A handler that trusts this proxy's test CA (HTTPS proxies); a plain <see cref="SocketsHttpHandler"/> otherwise.</summary>
     public HttpMessageHandler CreateTrustingHandler()
@@ -134,7 +157,7 @@ internal sealed class FaultProxy : IAsyncDisposable
         return handler;
     }
 
-    private static async Task<FaultProxy> StartAsync(Uri upstream, HttpMessageHandler handler, RegistryServer? registry, bool https, CancellationToken cancellationToken)
+    private static async Task<FaultProxy> StartAsync(Uri upstream, HttpMessageHandler handler, RegistryServer? registry, bool https, CancellationToken cancellationToken, IReadOnlyList<string>? dnsNames = null)
     {
         if (handler is SocketsHttpHandler sockets)
         {
@@ -147,7 +170,7 @@ internal sealed class FaultProxy : IAsyncDisposable
         // The empty builder reads no configuration and logs nothing (as TokenServer).
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         var ca = https ? TestCertificates.CreateCertificateAuthority("MultiArch fault proxy CA") : null;
-        var serverCertificate = ca is null ? null : TestCertificates.CreateServerCertificate(ca, [IPAddress.Loopback], ["localhost"]);
+        var serverCertificate = ca is null ? null : TestCertificates.CreateServerCertificate(ca, [IPAddress.Loopback], ["localhost", .. dnsNames ?? []]);
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
             kestrel.Listen(IPAddress.Loopback, 0, listen =>

@@ -204,7 +204,7 @@ public sealed class AuthSecurityTests
     }
 
     [TestMethod]
-    public async Task RedirectToAnOriginThatChallenges_IsNeitherAuthenticatedNorAdopted()
+    public async Task RedirectToAnOriginThatChallenges_GetsNoCredentials_AndIsNotAdopted()
     {
         var (server, repository, image) = await SeedBasicRegistryAsync("auth-redirect-challenge");
         var proxy = await ProxyAsync(server);
@@ -221,7 +221,8 @@ public sealed class AuthSecurityTests
         StringAssert.StartsWith(ex.Code, "MULTIARCH100");
         CollectionAssert.AreEqual(image.Config, after, "the registry's own challenge (Basic) still holds");
         Assert.IsTrue(evil.Exchanges.All(e => !e.Request.Headers.ContainsKey("Authorization")), evil.Transcript());
-        Assert.IsFalse(evil.Exchanges.Any(e => e.Request.Path == "/token"), "no token exchange with the other origin's realm\n" + evil.Transcript());
+        // The other origin may get a token of its own from the realm it names (a mirror does), but asked anonymously.
+        Assert.IsTrue(evil.Exchanges.Where(e => e.Request.Path == "/token").All(e => !e.Request.Headers.ContainsKey("Authorization")), evil.Transcript());
     }
 
     [TestMethod]

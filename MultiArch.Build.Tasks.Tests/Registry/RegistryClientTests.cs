@@ -184,7 +184,7 @@ public sealed class RegistryClientTests
     }
 
     [TestMethod]
-    public async Task RegistryDownIsACodedErrorAfterRetries()
+    public async Task RegistryDownIsACodedErrorAtOnce()
     {
         var port = FreePort();
         var host = $"127.0.0.1:{port}";
@@ -192,8 +192,8 @@ public sealed class RegistryClientTests
         var settings = RegistrySettings.FromEnvironment(TestClients.Lookup(environment), NullBuildLog.Instance) with { RetryBaseDelay = TimeSpan.FromMilliseconds(1) };
         using var client = new RegistryClient(settings);
         var ex = await Assert.ThrowsExactlyAsync<MultiArchException>(() => client.GetManifestAsync(ImageReference.Parse($"{host}/app:1"), TestContext.CancellationToken));
-        Assert.IsTrue(ex.Code is "MULTIARCH1001" or "MULTIARCH1015", ex.Code);
-        StringAssert.Contains(ex.Message, host.Split(':')[0]);
+        Assert.AreEqual("MULTIARCH1023", ex.Code, ex.Message);
+        StringAssert.Contains(ex.Message, host);
     }
 
     [TestMethod]
@@ -227,7 +227,7 @@ public sealed class RegistryClientTests
         var server = await TestRegistries.Open;
         var repository = TestNames.Repository("client-huge");
         await SkopeoPusher.PushAsync(server, repository, "1", TestImages.Image(TestImages.LinuxAmd64), TestContext.CancellationToken);
-        var huge = new byte[RegistryClient.MaxManifestBytes + 1];
+        var huge = new byte[HttpBodies.MaxManifestBytes + 1];
         var settings = TestClients.Settings(server) with
         {
             TransportFactory = () => new TamperingHandler(new SocketsHttpHandler(), (request, response) =>

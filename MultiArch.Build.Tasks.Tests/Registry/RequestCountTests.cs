@@ -253,7 +253,8 @@ public sealed class RequestCountTests
         var log = new RecordingLog();
         var environment = TestClients.Environment(proxy);
         environment.Remove("DOTNET_CONTAINER_INSECURE_REGISTRIES");
-        using var client = new RegistryClient(RegistrySettings.FromEnvironment(TestClients.Lookup(environment), log));
+        var settings = RegistrySettings.FromEnvironment(TestClients.Lookup(environment), log);
+        using var client = new RegistryClient(settings);
 
         // localhost is always insecure: the requests built before its scheme was known go out in plain HTTP as well.
         var reference = ImageReference.Parse($"localhost:{proxy.Port}/{repository}:1.0");
@@ -261,7 +262,7 @@ public sealed class RequestCountTests
         await Task.WhenAll(root.Manifests.Select(d => client.GetManifestAsync(reference.WithDigest(d.Digest), Cancel)));
 
         Assert.AreEqual(client.RequestCount, proxy.ExchangesSince(mark).Count, string.Join('\n', log.Lines));
-        Assert.AreEqual("http", client.Settings.AuthCache.GetScheme($"localhost:{proxy.Port}"));
+        Assert.AreEqual("http", settings.State.GetScheme($"localhost:{proxy.Port}"));
     }
 
     [TestMethod]
@@ -273,14 +274,15 @@ public sealed class RequestCountTests
         var environment = TestClients.Environment(server);
         environment["DOTNET_CONTAINER_INSECURE_REGISTRIES"] = server.Host;
         var log = new RecordingLog();
-        using var client = new RegistryClient(TestClients.Settings(server, environment, log));
+        var settings = TestClients.Settings(server, environment, log);
+        using var client = new RegistryClient(settings);
 
         var reference = ImageReference.Parse(server.Reference(repository, "1.0"));
         var root = (ImageIndex)await client.GetManifestAsync(reference, Cancel);
         await Task.WhenAll(root.Manifests.Select(d => client.GetManifestAsync(reference.WithDigest(d.Digest), Cancel)));
 
         // One plain-HTTP attempt (counted), answered "HTTP request to an HTTPS server"; TLS from then on.
-        Assert.AreEqual("https", client.Settings.AuthCache.GetScheme(server.Host));
+        Assert.AreEqual("https", settings.State.GetScheme(server.Host));
         Assert.AreEqual(1, log.Lines.Count(l => l.Contains("answered plain HTTP as a TLS server does", StringComparison.Ordinal)), string.Join('\n', log.Lines));
         Assert.AreEqual(root.Manifests.Length + 2, client.RequestCount);
     }

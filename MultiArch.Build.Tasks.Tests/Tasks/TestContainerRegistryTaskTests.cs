@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using MultiArch.Build.Tasks.Oci;
 using MultiArch.Build.Tasks.Publishing;
+using MultiArch.Build.Tasks.RegistryTest;
 using MultiArch.Build.Tasks.Tasks;
 using MultiArch.Build.Tasks.Tests.Infrastructure;
 using Task = System.Threading.Tasks.Task;

@@ -73,13 +73,6 @@ public sealed class ImageReferenceTests
     }
 
     [TestMethod]
-    public void ApiHostMapsDockerHub()
-    {
-        Assert.AreEqual("registry-1.docker.io", ImageReference.Parse("ubuntu").ApiHost);
-        Assert.AreEqual("r.io:1", ImageReference.Parse("r.io:1/x").ApiHost);
-    }
-
-    [TestMethod]
     public void DigestWinsOverTagForTheApi()
     {
         Assert.AreEqual(Sha, ImageReference.Parse("r.io/app:1@" + Sha).ReferenceForApi);

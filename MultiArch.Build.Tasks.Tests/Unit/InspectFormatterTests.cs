@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using MultiArch.Build.Tasks.Inspection;
 using MultiArch.Build.Tasks.Oci;
 using MultiArch.Build.Tasks.Publishing;
 using MultiArch.Build.Tasks.Tests.Infrastructure;
@@ -179,17 +180,6 @@ public sealed class InspectFormatterTests
         var config = document.RootElement.GetProperty("config");
         Assert.AreEqual("web \"blue\" & <green>", config.GetProperty("labels").GetProperty("com.example.team").GetString());
         Assert.AreEqual("C:\\app", config.GetProperty("workingDir").GetString());
-    }
-
-    // Raw.
-
-    [TestMethod]
-    public void Raw_IsTheRootBytesUnchanged()
-    {
-        var result = InspectSamples.WithAttestation();
-        var raw = InspectFormatter.FormatRaw(result);
-        CollectionAssert.AreEqual(InspectSamples.Bytes(InspectSamples.WithAttestationJson), raw);
-        Assert.AreEqual(InspectSamples.WithAttestationDigest, Digest.FromContent(raw).ToString());
     }
 
     private static IEnumerable<InspectResult> AllResults() =>

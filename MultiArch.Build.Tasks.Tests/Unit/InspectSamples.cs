@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text;
+using MultiArch.Build.Tasks.Inspection;
 using MultiArch.Build.Tasks.Oci;
 using MultiArch.Build.Tasks.Publishing;
 

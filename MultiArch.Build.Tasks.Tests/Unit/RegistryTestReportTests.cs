@@ -5,6 +5,7 @@ using System.Text.Json;
 using MultiArch.Build.Tasks.Oci;
 using MultiArch.Build.Tasks.Publishing;
 using MultiArch.Build.Tasks.Registry;
+using MultiArch.Build.Tasks.RegistryTest;
 
 namespace MultiArch.Build.Tasks.Tests.Unit;
 

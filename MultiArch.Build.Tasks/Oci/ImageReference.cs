@@ -38,9 +38,6 @@ internal sealed record ImageReference
     /// <summary>The tag or digest to request: the digest when both are given.</summary>
     public string ReferenceForApi => Digest?.ToString() ?? Tag ?? "latest";
 
-    /// <summary>The host to connect to: Docker Hub's API lives on <c>registry-1.docker.io</c>.</summary>
-    public string ApiHost => Registry == DockerHub ? "registry-1.docker.io" : Registry;
-
     public ImageReference WithTag(string tag) => new(Registry, Repository, ValidateTag(tag), null, $"{Registry}/{Repository}:{tag}");
 
     public ImageReference WithDigest(Digest digest) => new(Registry, Repository, null, digest, $"{Registry}/{Repository}@{digest}");

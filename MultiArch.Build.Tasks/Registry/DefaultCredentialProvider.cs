@@ -30,15 +30,15 @@ internal sealed class DefaultCredentialProvider : ICredentialProvider
     private readonly IBuildLog _log;
     private readonly TimeSpan _helperTimeout;
     private readonly ConcurrentDictionary<(string, RegistryAccess), Task<RegistryCredential?>> _cache = new();
-    private readonly AuthCache _notices;
+    private readonly RegistryBuildState _notices;
 
     /// <param name="buildCache">The build's shared cache, so the note about a recorded variable appears once per build.</param>
-    public DefaultCredentialProvider(Func<string, string?> environment, IBuildLog log, TimeSpan? helperTimeout = null, AuthCache? buildCache = null)
+    public DefaultCredentialProvider(Func<string, string?> environment, IBuildLog log, TimeSpan? helperTimeout = null, RegistryBuildState? buildCache = null)
     {
         _environment = environment;
         _log = log;
         _helperTimeout = helperTimeout ?? TimeSpan.FromSeconds(30);
-        _notices = buildCache ?? new AuthCache();
+        _notices = buildCache ?? new RegistryBuildState();
     }
 
     public Task<RegistryCredential?> GetCredentialAsync(string registry, RegistryAccess access, CancellationToken cancellationToken) =>

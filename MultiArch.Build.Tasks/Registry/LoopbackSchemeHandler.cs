@@ -35,9 +35,9 @@ internal sealed class LoopbackSchemeHandler : DelegatingHandler
     {
         foreach (var registry in settings.InsecureRegistries)
         {
-            if (settings.AuthCache.GetScheme(registry) is null && IsLoopbackHost(RegistrySettings.HostOf(registry)))
+            if (settings.State.GetScheme(registry) is null && IsLoopbackHost(RegistrySettings.HostOf(registry)))
             {
-                settings.AuthCache.SetScheme(registry, Uri.UriSchemeHttp);
+                settings.State.SetScheme(registry, Uri.UriSchemeHttp);
             }
         }
     }
@@ -54,7 +54,7 @@ internal sealed class LoopbackSchemeHandler : DelegatingHandler
         if (uri.Scheme == Uri.UriSchemeHttps)
         {
             // localhost (never listed), or built before the scheme was known: plain HTTP first, unless TLS is known.
-            if (_settings.AuthCache.GetScheme(uri.Authority) == Uri.UriSchemeHttps || request.Content is not null)
+            if (_settings.State.GetScheme(uri.Authority) == Uri.UriSchemeHttps || request.Content is not null)
             {
                 return await base.SendAsync(request, cancellationToken);
             }
@@ -84,13 +84,13 @@ internal sealed class LoopbackSchemeHandler : DelegatingHandler
 
         if (response is not null && !await SpeaksTlsAsync(response, cancellationToken))
         {
-            _settings.AuthCache.SetScheme(authority, Uri.UriSchemeHttp);
+            _settings.State.SetScheme(authority, Uri.UriSchemeHttp);
             _confirmed.TryAdd(authority, 0);
             return response;
         }
 
         _settings.Log.Message(LogLevel.Low, $"MultiArch: '{authority}' answered plain HTTP as a TLS server does; using TLS.");
-        _settings.AuthCache.SetScheme(authority, Uri.UriSchemeHttps);
+        _settings.State.SetScheme(authority, Uri.UriSchemeHttps);
         if (overTls is null)
         {
             return response!; // a body cannot be sent twice: this request fails, the next one goes over TLS
@@ -132,9 +132,9 @@ internal sealed class LoopbackSchemeHandler : DelegatingHandler
         try
         {
 #if NET9_0_OR_GREATER
-            await response.Content.LoadIntoBufferAsync(RegistryClient.MaxErrorBytes, cancellationToken); // the tool's net10.0 build
+            await response.Content.LoadIntoBufferAsync(HttpBodies.MaxErrorBytes, cancellationToken); // the tool's net10.0 build
 #else
-            await response.Content.LoadIntoBufferAsync(RegistryClient.MaxErrorBytes);
+            await response.Content.LoadIntoBufferAsync(HttpBodies.MaxErrorBytes);
 #endif
             var body = await response.Content.ReadAsStringAsync(cancellationToken);
             return body.Contains("HTTPS", StringComparison.OrdinalIgnoreCase);

@@ -34,7 +34,7 @@ internal sealed record RegistryAnswer(string Method, string Path, int Status, IR
     public static RegistryAnswer From(RegistryException exception)
     {
         var path = Uri.TryCreate(exception.Url, UriKind.Absolute, out var url) ? url.AbsolutePath : exception.Url;
-        return new RegistryAnswer(exception.Method, path, (int)(exception.StatusCode ?? 0), exception.ErrorCodes, exception.ErrorCodes.Count > 0 ? null : exception.Message);
+        return new RegistryAnswer(exception.Method, path, (int)(exception.StatusCode ?? 0), exception.ErrorCodes, exception.RegistryMessage ?? (exception.ErrorCodes.Count > 0 ? null : exception.Message));
     }
 }
 

@@ -25,6 +25,9 @@ internal sealed class RegistryException : MultiArchException
 
     public IReadOnlyList<string> ErrorCodes { get; }
 
+    /// <summary>The registry's own words: the first error's <c>message</c>, for the self-test's report.</summary>
+    public string? RegistryMessage { get; internal set; }
+
     /// <summary>The source was not there (404): the only failure <c>ContainerManifestIgnoreMissing</c> skips.</summary>
     public bool IsNotFound => StatusCode == HttpStatusCode.NotFound;
 

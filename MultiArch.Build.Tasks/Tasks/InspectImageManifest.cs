@@ -2,6 +2,7 @@ using System.Text;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 using Task = System.Threading.Tasks.Task;
+using MultiArch.Build.Tasks.Inspection;
 using MultiArch.Build.Tasks.Oci;
 using MultiArch.Build.Tasks.Publishing;
 using MultiArch.Build.Tasks.Registry;

@@ -25,7 +25,10 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
     /// <summary>How many registry requests may run side by side (default 32).</summary>
     public int MaxParallelism { get; set; }
 
-    /// <summary>Token-service hosts other than the registry's own that may receive credentials (semicolon-separated).</summary>
+    /// <summary>
+    /// Empty: credentials go to the token service an HTTPS registry names (as docker does). Set: the strict rule, only
+    /// the registry's own host and the hosts listed here (semicolon-separated; <c>strict</c> alone lists none).
+    /// </summary>
     public string? TrustedRealms { get; set; }
 
     /// <summary>Test seam: the environment the credentials and insecure-registry list are read from.</summary>
@@ -127,7 +130,7 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
     /// <summary>Settings from the environment and the task's parameters; the auth cache is shared by every task of the build.</summary>
     private protected RegistrySettings CreateSettings()
     {
-        var settings = RegistrySettings.FromEnvironment(Environment, BuildLog, SharedAuthCache());
+        var settings = RegistrySettings.FromEnvironment(Environment, BuildLog, SharedBuildState());
         if (Seconds(RegistryTimeout, "ContainerRegistryTimeout") is { } requestTimeout)
         {
             settings = settings with { RequestTimeout = requestTimeout };
@@ -143,38 +146,42 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
             settings = settings with { MaxConcurrency = MaxParallelism };
         }
 
+        // Any value turns the strict realm rule on: only the hosts listed ('strict' alone lists none) get credentials.
+        var trustedRealms = RegistrySettings.SplitList(TrustedRealms, ';', ',');
+        trustedRealms.Remove("strict");
         settings = settings with
         {
-            TrustedRealmHosts = RegistrySettings.SplitList(TrustedRealms, ';', ','),
+            TrustedRealmHosts = trustedRealms,
+            RealmPolicy = string.IsNullOrWhiteSpace(TrustedRealms) ? RealmPolicy.AsRegistryNames : RealmPolicy.Strict,
             TransportFactory = TransportFactory,
         };
         return ConfigureSettings?.Invoke(settings) ?? settings;
     }
 
-    private AuthCache SharedAuthCache()
+    private RegistryBuildState SharedBuildState()
     {
         if (BuildEngine is not IBuildEngine4 engine)
         {
-            return new AuthCache();
+            return new RegistryBuildState();
         }
 
-        const string Key = "MultiArch.Build.Tasks.AuthCache";
+        const string Key = "MultiArch.Build.Tasks.RegistryBuildState";
         try
         {
-            if (engine.GetRegisteredTaskObject(Key, RegisteredTaskObjectLifetime.Build) is AuthCache existing)
+            if (engine.GetRegisteredTaskObject(Key, RegisteredTaskObjectLifetime.Build) is RegistryBuildState existing)
             {
                 return existing;
             }
 
-            var cache = new AuthCache();
-            engine.RegisterTaskObject(Key, cache, RegisteredTaskObjectLifetime.Build, allowEarlyCollection: false);
-            return cache;
+            var state = new RegistryBuildState();
+            engine.RegisterTaskObject(Key, state, RegisteredTaskObjectLifetime.Build, allowEarlyCollection: false);
+            return state;
         }
         catch (Exception ex) when (ex is NotImplementedException or NotSupportedException or InvalidOperationException)
         {
-            // A task host that keeps no build-wide objects: this task gets a cache of its own (tokens are fetched again).
-            Log.LogMessage(MessageImportance.Low, "MultiArch: the build engine keeps no build-wide objects here (" + ex.GetType().Name + "); this task uses a cache of its own.");
-            return new AuthCache();
+            // A task host that keeps no build-wide objects: this task gets state of its own (tokens are fetched again).
+            Log.LogMessage(MessageImportance.Low, "MultiArch: the build engine keeps no build-wide objects here (" + ex.GetType().Name + "); this task uses state of its own.");
+            return new RegistryBuildState();
         }
     }
 

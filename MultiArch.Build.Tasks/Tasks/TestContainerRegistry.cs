@@ -4,6 +4,7 @@ using Task = System.Threading.Tasks.Task;
 using MultiArch.Build.Tasks.Oci;
 using MultiArch.Build.Tasks.Publishing;
 using MultiArch.Build.Tasks.Registry;
+using MultiArch.Build.Tasks.RegistryTest;
 
 namespace MultiArch.Build.Tasks.Tasks;
 

@@ -1,7 +1,7 @@
 using MultiArch.Build.Tasks.Oci;
 using MultiArch.Build.Tasks.Registry;
 
-namespace MultiArch.Build.Tasks.Publishing;
+namespace MultiArch.Build.Tasks.Inspection;
 
 /// <summary>Reads a reference and, for an index, its children side by side.</summary>
 internal sealed class ImageInspector

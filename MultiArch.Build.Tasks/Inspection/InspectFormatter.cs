@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text;
 using MultiArch.Build.Tasks.Oci;
 
-namespace MultiArch.Build.Tasks.Publishing;
+namespace MultiArch.Build.Tasks.Inspection;
 
 /// <summary>
 /// Renders an <see cref="InspectResult"/> as text (manifest-tool's <c>inspect</c> layout), as JSON
@@ -93,13 +93,6 @@ internal static class InspectFormatter
 
         json.EndObject();
         return json + "\n";
-    }
-
-    /// <summary>The root manifest or index exactly as the registry sent it (no newline added): <c>--raw</c>.</summary>
-    public static byte[] FormatRaw(InspectResult result)
-    {
-        ArgumentNullException.ThrowIfNull(result);
-        return result.Root.Raw.ToArray();
     }
 
     private static void WriteIndexText(StringBuilder text, InspectResult result, ImageIndex index)

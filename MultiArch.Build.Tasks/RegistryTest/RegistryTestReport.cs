@@ -4,7 +4,7 @@ using System.Text.Json;
 using MultiArch.Build.Tasks.Oci;
 using MultiArch.Build.Tasks.Registry;
 
-namespace MultiArch.Build.Tasks.Publishing;
+namespace MultiArch.Build.Tasks.RegistryTest;
 
 /// <summary>How one capability came out.</summary>
 internal enum CapabilityState

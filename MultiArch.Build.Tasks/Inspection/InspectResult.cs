@@ -1,6 +1,6 @@
 using MultiArch.Build.Tasks.Oci;
 
-namespace MultiArch.Build.Tasks.Publishing;
+namespace MultiArch.Build.Tasks.Inspection;
 
 /// <summary>
 /// Everything <c>InspectImageManifest</c> read for one reference: the root manifest or index exactly as the registry

@@ -3,17 +3,18 @@ using System.Collections.Concurrent;
 namespace MultiArch.Build.Tasks.Registry;
 
 /// <summary>
-/// What the client learned about registries during a build: each registry's challenge (so later requests
-/// authenticate up front, without a 401 round trip), bearer tokens per scope set, and the scheme that worked.
-/// One instance can serve every task of a build.
+/// What the client learned about registries during a build, shared by every task of it: each registry's challenge (so
+/// later requests authenticate up front, without a 401 round trip), bearer tokens per scope set and their refusals, the
+/// scheme that worked, which hosts answered, and which one-time notes were printed.
 /// </summary>
-internal sealed class AuthCache
+internal sealed class RegistryBuildState
 {
     private readonly ConcurrentDictionary<string, AuthChallenge> _challenges = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, Lazy<Task<CachedToken>>> _tokens = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _schemes = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, int> _rejections = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, byte> _notices = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _answered = new(StringComparer.OrdinalIgnoreCase);
 
     public AuthChallenge? GetChallenge(string registry) => _challenges.TryGetValue(registry, out var challenge) ? challenge : null;
 
@@ -86,6 +87,21 @@ internal sealed class AuthCache
     /// many requests share them, never count.
     /// </summary>
     public int RejectionCount(string key) => _rejections.TryGetValue(key, out var n) ? n : 0;
+
+    /// <summary>Records that something answered at <paramref name="authority"/> (host:port) during this build.</summary>
+    public void MarkAnswered(string authority)
+    {
+        if (!_answered.ContainsKey(authority))
+        {
+            _answered.TryAdd(authority, 0);
+        }
+    }
+
+    /// <summary>
+    /// Whether something answered at <paramref name="authority"/> before: a refused connection there is then a blip to
+    /// retry; before any answer, it means nothing listens (the registry is not running, or the port is wrong).
+    /// </summary>
+    public bool HasAnswered(string authority) => _answered.ContainsKey(authority);
 
     /// <summary>True only the first time <paramref name="notice"/> is asked about: for notes printed once per build, not once per task.</summary>
     public bool FirstTime(string notice) => _notices.TryAdd(notice, 0);

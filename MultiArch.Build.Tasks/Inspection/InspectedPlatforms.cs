@@ -1,6 +1,6 @@
 using MultiArch.Build.Tasks.Oci;
 
-namespace MultiArch.Build.Tasks.Publishing;
+namespace MultiArch.Build.Tasks.Inspection;
 
 /// <summary>The platform entries of an inspected reference, and the required-platforms check (task and command line).</summary>
 internal static class InspectedPlatforms

@@ -5,7 +5,7 @@ using System.Security.Cryptography;
 using MultiArch.Build.Tasks.Oci;
 using MultiArch.Build.Tasks.Registry;
 
-namespace MultiArch.Build.Tasks.Publishing;
+namespace MultiArch.Build.Tasks.RegistryTest;
 
 /// <summary>What to test: the repository to push into, a second one on the same registry for the cross-repository checks.</summary>
 internal sealed record RegistryTestOptions(ImageReference Repository, ImageReference SourceRepository)
@@ -30,7 +30,7 @@ internal sealed record RegistryTestOptions(ImageReference Repository, ImageRefer
 /// <see cref="CapabilityState.Skipped"/> with the reason. Only failures that stop every request (the registry
 /// unreachable, TLS, credentials) throw.
 /// </summary>
-internal sealed class RegistryCapabilityTester
+internal sealed partial class RegistryCapabilityTester
 {
     /// <summary>Every tag the test pushes starts with this, then the run id.</summary>
     public const string TagPrefix = "multiarch-test-";
@@ -59,7 +59,7 @@ internal sealed class RegistryCapabilityTester
     private sealed record Pushed(ImageReference Repository, ManifestContent Content, string? Tag);
 
     /// <summary>One run: its images, what it pushed (to read back and delete) and the results so far.</summary>
-    private sealed class TestRun
+    private sealed partial class TestRun
     {
         private static readonly Platform[] s_platforms = [new("linux", "amd64"), new("linux", "arm64", "v8"), new("linux", "arm", "v7")];
 
@@ -160,7 +160,7 @@ internal sealed class RegistryCapabilityTester
             {
                 foreach (var blob in monolithic)
                 {
-                    var answer = await _client.UploadBlobForAnswerAsync(_target, blob, cancellationToken);
+                    var answer = await AnswerOfAsync(() => _client.UploadBlobAsync(_target, blob, cancellationToken));
                     if (!answer.IsSuccess)
                     {
                         return NotSupported(RegistryCapabilities.BlobUploadMonolithic, answer);
@@ -285,7 +285,7 @@ internal sealed class RegistryCapabilityTester
             var blobs = manifest.Layers.Prepend(manifest.Config).ToList();
             foreach (var blob in blobs)
             {
-                var answer = await _client.MountBlobForAnswerAsync(_target, blob.Digest, _source.Repository, cancellationToken);
+                var answer = await _client.MountBlobAsync(_target, blob.Digest, _source.Repository, cancellationToken);
                 if (answer.Status == (int)HttpStatusCode.Created)
                 {
                     _blobs.Add((_target, blob.Digest));
@@ -441,305 +441,6 @@ internal sealed class RegistryCapabilityTester
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken); // some registries index referrers asynchronously
             }
         }
-
-        /// <summary>Deletes every manifest the run pushed (parents before children), then its blobs; says what is still there.</summary>
-        private async Task<(CapabilityResult Result, List<string> LeftBehind)> DeleteAsync(CancellationToken cancellationToken)
-        {
-            const string Name = RegistryCapabilities.Delete;
-            var manifests = Enumerable.Reverse(_pushed).DistinctBy(p => (p.Repository.Repository, p.Content.Digest)).ToList();
-            if (!_options.Cleanup)
-            {
-                return (new CapabilityResult(Name, CapabilityState.Skipped, "ContainerRegistryTestCleanup is false: nothing was deleted"), PushedReferences(manifests));
-            }
-
-            if (manifests.Count == 0 && _blobs.Count == 0)
-            {
-                return (new CapabilityResult(Name, CapabilityState.Skipped, "nothing was pushed"), []);
-            }
-
-            RegistryAnswer? refusal = null;
-            var deleted = new HashSet<(string, Digest)>();
-            foreach (var manifest in manifests)
-            {
-                var answer = await _client.DeleteReferenceAsync(manifest.Repository.WithDigest(manifest.Content.Digest), cancellationToken);
-                if (answer.IsSuccess)
-                {
-                    deleted.Add((manifest.Repository.Repository, manifest.Content.Digest));
-                    continue;
-                }
-
-                refusal ??= answer;
-                if (answer.Status == (int)HttpStatusCode.MethodNotAllowed)
-                {
-                    break; // the registry allows no DELETE at all
-                }
-            }
-
-            var blobNote = string.Empty;
-            if (refusal is null)
-            {
-                var blobs = _blobs.DistinctBy(b => (b.Repository.Repository, b.Digest)).ToList();
-                var blobsDeleted = 0;
-                foreach (var (repository, digest) in blobs)
-                {
-                    var answer = await _client.DeleteBlobAsync(repository, digest, cancellationToken);
-                    if (answer.IsSuccess)
-                    {
-                        blobsDeleted++;
-                    }
-                    else
-                    {
-                        blobNote = $"; blob DELETE refused ({answer.Summary}), unreferenced blobs are left to the registry's garbage collection";
-                        break;
-                    }
-                }
-
-                blobNote = $" and {blobsDeleted} of {blobs.Count} blobs" + blobNote;
-            }
-
-            var leftBehind = await StillThereAsync(manifests, deleted, tryDelete: refusal is null, cancellationToken);
-            CapabilityResult result;
-            if (refusal is not null)
-            {
-                result = NotSupported(Name, refusal, $"{refusal}: {deleted.Count} of {manifests.Count} manifests deleted");
-            }
-            else if (leftBehind.Count > 0)
-            {
-                result = NotSupported(Name, null, $"every DELETE was accepted, but {leftBehind.Count} of the pushed references are still there");
-            }
-            else
-            {
-                result = Supported(Name, $"{deleted.Count} manifests{blobNote} deleted; none of the run's tags is left");
-            }
-
-            return (result, leftBehind);
-        }
-
-        // ------------------------------------------------------------ helpers
-
-        private async Task CheckAsync(string name, Func<Task<CapabilityResult>> check)
-        {
-            CapabilityResult result;
-            if (_blockedBy is { } reason)
-            {
-                result = new CapabilityResult(name, CapabilityState.Skipped, reason);
-            }
-            else
-            {
-                try
-                {
-                    result = await check();
-                }
-                catch (SkipException ex)
-                {
-                    result = new CapabilityResult(name, CapabilityState.Skipped, ex.Message);
-                }
-                catch (MultiArchException ex) when (Failure(ex) is { } failure)
-                {
-                    result = NotSupported(name, failure.Answer, failure.Detail);
-                }
-            }
-
-            Record(result);
-        }
-
-        private void Record(CapabilityResult result)
-        {
-            _results.Add(result);
-            _log.Message(LogLevel.Normal, $"MultiArch: {result.Name}: {result.StateText}: {result.Detail}");
-        }
-
-        /// <summary>A refusal or a content problem to report; null for a failure that ends the run (connection, TLS, credentials).</summary>
-        private static (string Detail, RegistryAnswer? Answer)? Failure(MultiArchException exception)
-        {
-            if (exception is RegistryException { StatusCode: { } status } registry && status != HttpStatusCode.Unauthorized)
-            {
-                var answer = RegistryAnswer.From(registry);
-                return (answer.ToString(), answer);
-            }
-
-            return s_contentCodes.Contains(exception.Code) ? ($"{exception.Code}: {exception.Message}", null) : null;
-        }
-
-        /// <summary>The image manifests an index of <paramref name="indexType"/> names, pushed by digest once per run.</summary>
-        private async Task<IReadOnlyList<Descriptor>> ChildrenAsync(string indexType, CancellationToken cancellationToken)
-        {
-            if (_children.TryGetValue(indexType, out var done))
-            {
-                return done;
-            }
-
-            if (_childFailures.TryGetValue(indexType, out var failure))
-            {
-                throw new SkipException(failure);
-            }
-
-            var entries = new List<Descriptor>();
-            foreach (var image in _images)
-            {
-                var manifest = image.ManifestFor(indexType);
-                var answer = await PushAsync(_target.WithDigest(manifest.Digest), manifest, cancellationToken);
-                if (!answer.IsSuccess)
-                {
-                    _childFailures[indexType] = $"the registry refused the {(MediaTypes.IsDocker(manifest.MediaType) ? "Docker" : "OCI")} image manifest it would name: {answer}";
-                    throw new SkipException(_childFailures[indexType]);
-                }
-
-                entries.Add(image.Entry(manifest));
-            }
-
-            _children[indexType] = entries;
-            return entries;
-        }
-
-        /// <summary>Pushes an image into the source repository for the cross-repository checks, as the index type the registry took.</summary>
-        private async Task<(ImageManifest Manifest, string IndexType)> PushSourceAsync(RegistryTestImage image, string suffix, CancellationToken cancellationToken)
-        {
-            var indexType = _indexes.ContainsKey(MediaTypes.OciIndex) ? MediaTypes.OciIndex
-                : _indexes.ContainsKey(MediaTypes.DockerManifestList) ? MediaTypes.DockerManifestList
-                : throw new SkipException("it needs an index type the registry accepts, and it accepted neither");
-            var manifest = image.ManifestFor(indexType);
-            foreach (var blob in image.Blobs)
-            {
-                await UploadAsync(_source, blob, cancellationToken);
-            }
-
-            var answer = await PushAsync(_source.WithTag(Tag(suffix)), manifest, cancellationToken);
-            if (!answer.IsSuccess)
-            {
-                throw new SkipException($"pushing its source image into {_source.Repository} failed: {answer}");
-            }
-
-            return (manifest, indexType);
-        }
-
-        /// <summary>Pushes a child brought from the source repository, and an index naming it; the refusal, or null.</summary>
-        private async Task<RegistryAnswer?> PushChildAndIndexAsync(RegistryTestImage image, ImageManifest manifest, string indexType, string suffix, CancellationToken cancellationToken)
-        {
-            var answer = await PushAsync(_target.WithDigest(manifest.Digest), manifest, cancellationToken);
-            if (!answer.IsSuccess)
-            {
-                return answer;
-            }
-
-            answer = await PushAsync(_target.WithTag(Tag(suffix)), ImageIndex.Create(indexType, [image.Entry(manifest)]), cancellationToken);
-            return answer.IsSuccess ? null : answer;
-        }
-
-        private async Task<RegistryAnswer> PushAsync(ImageReference reference, ManifestContent content, CancellationToken cancellationToken)
-        {
-            var answer = await _client.PutManifestForAnswerAsync(reference, content, cancellationToken);
-            if (answer.IsSuccess)
-            {
-                _pushed.Add(new Pushed(reference.WithDigest(content.Digest), content, reference.Tag));
-            }
-
-            return answer;
-        }
-
-        /// <summary>Uploads a blob the way that worked (monolithic first); a failure skips the check that needed it.</summary>
-        private async Task UploadAsync(ImageReference repository, byte[] blob, CancellationToken cancellationToken)
-        {
-            var answer = _monolithicWorks
-                ? await _client.UploadBlobForAnswerAsync(repository, blob, cancellationToken)
-                : (await _client.UploadBlobChunkedAsync(repository, blob, ChunkSize(blob), cancellationToken)).Answer;
-            if (!answer.IsSuccess)
-            {
-                throw new SkipException($"uploading a blob into {repository.Repository} failed: {answer}");
-            }
-
-            Track(repository, blob);
-        }
-
-        private async Task VerifyBlobsAsync(ImageReference repository, IEnumerable<byte[]> blobs, CancellationToken cancellationToken)
-        {
-            foreach (var blob in blobs)
-            {
-                // Verifies the digest and size of what comes back (MULTIARCH2005 otherwise).
-                await _client.GetBlobAsync(repository, new Descriptor("application/octet-stream", Digest.FromContent(blob), blob.Length), cancellationToken);
-            }
-        }
-
-        private void Track(ImageReference repository, byte[] blob) => _blobs.Add((repository, Digest.FromContent(blob)));
-
-        /// <summary>Tags of earlier runs (the same prefix, another run id) in both repositories: left-overs to report.</summary>
-        private async Task<List<string>> FindEarlierRunsAsync(CancellationToken cancellationToken)
-        {
-            var found = new List<string>();
-            foreach (var repository in new[] { _target, _source })
-            {
-                var (_, tags) = await _client.ListTagsAsync(repository, cancellationToken);
-                found.AddRange(tags.Where(t => t.StartsWith(TagPrefix, StringComparison.Ordinal) && !t.StartsWith(_tagPrefix, StringComparison.Ordinal))
-                    .Order(StringComparer.Ordinal)
-                    .Select(t => $"{repository.Name}:{t}"));
-            }
-
-            return found;
-        }
-
-        /// <summary>
-        /// What the run pushed that the registry still holds: its tags as the tag lists show them, and manifests without
-        /// a tag whose DELETE was refused. When <paramref name="tryDelete"/>, a tag still there is deleted first: a PUT
-        /// cut short by a cancellation may have landed, and a registry may keep tags when their manifest goes.
-        /// </summary>
-        private async Task<List<string>> StillThereAsync(IReadOnlyList<Pushed> manifests, HashSet<(string, Digest)> deleted, bool tryDelete, CancellationToken cancellationToken)
-        {
-            var left = new List<string>();
-            foreach (var repository in new[] { _target, _source })
-            {
-                var (answer, tags) = await _client.ListTagsAsync(repository, cancellationToken);
-                var ours = answer.IsSuccess || answer.Status == (int)HttpStatusCode.NotFound
-                    ? tags.Where(t => t.StartsWith(_tagPrefix, StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToList()
-                    : [.. _pushed.Where(p => p.Repository.Repository == repository.Repository && p.Tag is not null && !deleted.Contains((p.Repository.Repository, p.Content.Digest))).Select(p => p.Tag!)];
-                foreach (var tag in ours)
-                {
-                    if (tryDelete && await DeleteTagAsync(repository.WithTag(tag), cancellationToken))
-                    {
-                        continue;
-                    }
-
-                    left.Add($"{repository.Name}:{tag}");
-                }
-            }
-
-            left.AddRange(manifests
-                .Where(m => !deleted.Contains((m.Repository.Repository, m.Content.Digest)) && !IsTagged(m))
-                .Select(m => $"{m.Repository.Name}@{m.Content.Digest}"));
-            return left;
-        }
-
-        /// <summary>Deletes what a tag points at (by digest), else the tag itself (OCI 1.1); true when it is gone.</summary>
-        private async Task<bool> DeleteTagAsync(ImageReference tag, CancellationToken cancellationToken)
-        {
-            try
-            {
-                if (await _client.HeadManifestAsync(tag, cancellationToken) is not { } head)
-                {
-                    return true;
-                }
-
-                if ((await _client.DeleteReferenceAsync(tag.WithDigest(head.Digest), cancellationToken)).IsSuccess)
-                {
-                    return true;
-                }
-            }
-            catch (MultiArchException ex) when (Failure(ex) is not null)
-            {
-                // Try the tag itself.
-            }
-
-            return (await _client.DeleteReferenceAsync(tag, cancellationToken)).IsSuccess;
-        }
-
-        /// <summary>Every tag and untagged manifest the run pushed (when nothing was deleted).</summary>
-        private List<string> PushedReferences(IReadOnlyList<Pushed> manifests) =>
-        [
-            .. _pushed.Where(p => p.Tag is not null).Select(p => $"{p.Repository.Name}:{p.Tag}").Distinct(StringComparer.Ordinal),
-            .. manifests.Where(m => !IsTagged(m)).Select(m => $"{m.Repository.Name}@{m.Content.Digest}"),
-        ];
-
-        private bool IsTagged(Pushed manifest) =>
-            _pushed.Any(p => p.Tag is not null && p.Content.Digest == manifest.Content.Digest && p.Repository.Repository == manifest.Repository.Repository);
 
         private string Tag(string suffix) => _tagPrefix + suffix;
 

@@ -2,7 +2,7 @@ using System.IO.Compression;
 using System.Text;
 using MultiArch.Build.Tasks.Oci;
 
-namespace MultiArch.Build.Tasks.Publishing;
+namespace MultiArch.Build.Tasks.RegistryTest;
 
 /// <summary>
 /// One tiny image the registry self-test pushes, made in memory: a config of a few hundred bytes and one gzipped tar

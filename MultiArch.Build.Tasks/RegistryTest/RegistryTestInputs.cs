@@ -1,6 +1,6 @@
 using MultiArch.Build.Tasks.Oci;
 
-namespace MultiArch.Build.Tasks.Publishing;
+namespace MultiArch.Build.Tasks.RegistryTest;
 
 /// <summary>The registry self-test's inputs, checked before the first request (TestContainerRegistry task and <c>multiarch test-registry</c>).</summary>
 internal static class RegistryTestInputs
