@@ -26,6 +26,27 @@ internal sealed class ManifestListPublisher
     {
         Validate(request);
 
+        // Children are brought into the target repository while sources are still being resolved (see PushCoreAsync):
+        // nothing of that is left running behind an error.
+        var children = new ConcurrentDictionary<Digest, Task>();
+        using var abandon = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
+        {
+            return await PushCoreAsync(request, children, abandon.Token, cancellationToken);
+        }
+        catch
+        {
+            await abandon.CancelAsync();
+            await Task.WhenAll(children.Values).ContinueWith(_ => { }, TaskScheduler.Default);
+            throw;
+        }
+    }
+
+    /// <param name="children">The children on their way into the target repository, by digest.</param>
+    /// <param name="childToken">Cancelled when the push fails, to stop the children on their way.</param>
+    private async Task<PushResult> PushCoreAsync(PushRequest request, ConcurrentDictionary<Digest, Task> children, CancellationToken childToken, CancellationToken cancellationToken)
+    {
+
         // What the first tag holds now is read side by side with the sources: one GET (the round trip a HEAD would
         // cost) says whether this exact index is there already (a re-push writes nothing) and which children the target
         // repository certainly holds (those its current index lists).
@@ -33,8 +54,24 @@ internal sealed class ManifestListPublisher
         var currentTask = request.DryRun || tags.Count == 0
             ? Task.FromResult<ManifestContent?>(null)
             : _client.TryGetManifestAsync(request.Target.WithTag(tags[0]), RegistryAccess.Push, cancellationToken);
-        var resolveTask = Task.WhenAll(request.Sources.Select(s => ResolveAsync(request, s, cancellationToken)));
+
+        // Every child must be in the target repository, verified by digest, before any tag moves. A child from another
+        // repository is brought in as soon as its manifest is read (side by side with its config read), not after every
+        // source is resolved: that saves a round trip, and moves no tag. A blob several children share (a common base or
+        // app layer) is brought in once: two uploads of one blob race in a registry.
+        var blobs = new ConcurrentDictionary<Digest, Lazy<Task>>();
+        var inTargetTask = InTargetAsync(currentTask);
+        void BringEarly(Entry entry)
+        {
+            if (!request.DryRun && !entry.InTarget)
+            {
+                children.GetOrAdd(entry.Descriptor.Digest, _ => EnsureChildAsync(request.Target, entry, inTargetTask, blobs, childToken));
+            }
+        }
+
+        var resolveTask = Task.WhenAll(request.Sources.Select(s => ResolveAsync(request, s, BringEarly, cancellationToken)));
         await Task.WhenAll(resolveTask, currentTask);
+
         var resolved = await resolveTask;
         var current = await currentTask;
         var present = resolved.Where(r => r is not null).Select(r => r!).ToList();
@@ -57,16 +94,7 @@ internal sealed class ManifestListPublisher
             return new PushResult(index, request.Target, [], DryRun: true);
         }
 
-        // Every child must be in the target repository, verified by digest, before any tag moves. A blob several
-        // children share (a common base or app layer) is brought in once: two uploads of one blob race in a registry.
-        var blobs = new ConcurrentDictionary<Digest, Lazy<Task>>();
-        var inTarget = current switch
-        {
-            ImageIndex listed => listed.Manifests.Select(d => d.Digest).ToHashSet(),
-            not null => [current.Digest],
-            null => new HashSet<Digest>(),
-        };
-        await Task.WhenAll(entries.Select(e => EnsureChildAsync(request.Target, e, inTarget, blobs, cancellationToken)));
+        await Task.WhenAll(entries.Select(e => children.GetOrAdd(e.Descriptor.Digest, _ => EnsureChildAsync(request.Target, e, inTargetTask, blobs, childToken))));
 
         var pushed = new List<ImageReference>();
         var changed = false;
@@ -227,7 +255,29 @@ internal sealed class ManifestListPublisher
 
     private static bool SameRepository(ImageReference a, ImageReference b) => a.Registry == b.Registry && a.Repository == b.Repository;
 
-    private async Task<Resolved?> ResolveAsync(PushRequest request, SourceEntry source, CancellationToken cancellationToken)
+    /// <summary>The children the target repository certainly holds: those the index under the first tag lists now.</summary>
+    private static async Task<IReadOnlySet<Digest>> InTargetAsync(Task<ManifestContent?> currentTask)
+    {
+        ManifestContent? current;
+        try
+        {
+            current = await currentTask;
+        }
+        catch (MultiArchException)
+        {
+            return new HashSet<Digest>(); // the push fails on this error where it awaits the read itself
+        }
+
+        return current switch
+        {
+            ImageIndex listed => listed.Manifests.Select(d => d.Digest).ToHashSet(),
+            not null => new HashSet<Digest> { current.Digest },
+            null => new HashSet<Digest>(),
+        };
+    }
+
+    /// <param name="bringEarly">Starts bringing an image into the target repository as soon as its manifest is read.</param>
+    private async Task<Resolved?> ResolveAsync(PushRequest request, SourceEntry source, Action<Entry> bringEarly, CancellationToken cancellationToken)
     {
         if (source.Known is { } known && MediaTypes.IsImageManifest(known.MediaType) && IsComplete(source.Platform) &&
             (source.KnownConfigPlatform is not null || !request.VerifyPlatforms))
@@ -253,6 +303,7 @@ internal sealed class ManifestListPublisher
         switch (manifest)
         {
             case ImageManifest image:
+                bringEarly(new Entry(image.ToDescriptor(), source.Image, image, source.Origin, InTarget: SameRepository(source.Image, request.Target)));
                 var platform = await ResolvePlatformAsync(request, source, image, cancellationToken);
                 var descriptor = image.ToDescriptor() with { Platform = platform, Annotations = source.Annotations };
                 _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> {image.Digest} ({platform})");
@@ -489,10 +540,10 @@ internal sealed class ManifestListPublisher
     /// HEAD first: a mount is its own check, answered 201 whether the registry links the blob now or held it already)
     /// and the manifest; from another registry, a HEAD of the manifest, then a HEAD and a copy per missing blob.
     /// </summary>
-    private async Task EnsureChildAsync(ImageReference target, Entry entry, IReadOnlySet<Digest> inTarget, ConcurrentDictionary<Digest, Lazy<Task>> transfers, CancellationToken cancellationToken)
+    private async Task EnsureChildAsync(ImageReference target, Entry entry, Task<IReadOnlySet<Digest>> inTargetTask, ConcurrentDictionary<Digest, Lazy<Task>> transfers, CancellationToken cancellationToken)
     {
         var digest = entry.Descriptor.Digest;
-        if (inTarget.Contains(digest) || entry.InTarget)
+        if (entry.InTarget || (await inTargetTask).Contains(digest))
         {
             return; // listed by the index the first tag points at now, or known to be in the target's repository
         }

@@ -22,7 +22,7 @@ public abstract class MultiArchTask : BuildTask, ICancelableTask
     /// <summary>Seconds the whole task may take (default 1800); then it stops and leaves every tag unchanged.</summary>
     public string? OperationTimeout { get; set; }
 
-    /// <summary>How many registry requests may run side by side (default 32).</summary>
+    /// <summary>How many registry requests may run side by side (default 128).</summary>
     public int MaxParallelism { get; set; }
 
     /// <summary>Token-service hosts other than the registry's own that may receive credentials (semicolon-separated).</summary>
