@@ -279,11 +279,11 @@ internal sealed class ManifestListPublisher
     /// <param name="bringEarly">Starts bringing an image into the target repository as soon as its manifest is read.</param>
     private async Task<Resolved?> ResolveAsync(PushRequest request, SourceEntry source, Action<Entry> bringEarly, CancellationToken cancellationToken)
     {
-        if (source.Known is { } known && MediaTypes.IsImageManifest(known.MediaType) && IsComplete(source.Platform) &&
+        if (source.Known is { } known && MediaTypes.IsImageManifest(known.MediaType) && SourcePlatform.IsComplete(source.Platform) &&
             (source.KnownConfigPlatform is not null || !request.VerifyPlatforms))
         {
             // Everything is known from the publish outputs (manifest and config): no request at all.
-            var knownPlatform = source.KnownConfigPlatform is { } stated ? CompletePlatform(source, stated) : source.Platform!;
+            var knownPlatform = source.KnownConfigPlatform is { } stated ? SourcePlatform.CompletePlatform(source, stated) : source.Platform!;
             return new Resolved(source, source.KnownManifest, known with { Platform = knownPlatform, Annotations = source.Annotations }, []);
         }
 
@@ -327,11 +327,11 @@ internal sealed class ManifestListPublisher
             return index.Manifests;
         }
 
-        var images = index.Manifests.Where(d => !d.IsAttestation && d.Platform is not null && Contradiction(source.Platform, d.Platform) is null && d.Platform.Os.Length > 0).ToList();
+        var images = index.Manifests.Where(d => !d.IsAttestation && d.Platform is not null && SourcePlatform.Contradiction(source.Platform, d.Platform) is null && d.Platform.Os.Length > 0).ToList();
         if (images.Count == 0)
         {
             var available = string.Join(", ", index.Manifests.Where(d => !d.IsAttestation).Select(d => d.Platform?.ToString() ?? "?"));
-            throw MultiArchException.Create(MessageId.SourceNotUsable, source.Image.Original, $"it is an index with no {Describe(source.Platform)} entry (it has {available}); {source.Origin}");
+            throw MultiArchException.Create(MessageId.SourceNotUsable, source.Image.Original, $"it is an index with no {SourcePlatform.Describe(source.Platform)} entry (it has {available}); {source.Origin}");
         }
 
         var digests = images.Select(d => d.Digest.ToString()).ToHashSet(StringComparer.Ordinal);
@@ -341,7 +341,7 @@ internal sealed class ManifestListPublisher
     private async Task<Platform> ResolvePlatformAsync(PushRequest request, SourceEntry source, ImageManifest image, CancellationToken cancellationToken)
     {
         var input = source.Platform;
-        if (IsComplete(input) && !request.VerifyPlatforms)
+        if (SourcePlatform.IsComplete(input) && !request.VerifyPlatforms)
         {
             return input!;
         }
@@ -352,88 +352,10 @@ internal sealed class ManifestListPublisher
             ImageConfig.Parse(await _client.GetBlobAsync(source.Image, image.Config, cancellationToken), $"{source.Image.Name}@{image.Config.Digest}").Platform;
         if (string.IsNullOrEmpty(config.Os) || string.IsNullOrEmpty(config.Architecture))
         {
-            return IsComplete(input) ? input! : throw MultiArchException.Create(MessageId.UnknownPlatformInConfig, source.Image.Original, config.Os, config.Architecture);
+            return SourcePlatform.IsComplete(input) ? input! : throw MultiArchException.Create(MessageId.UnknownPlatformInConfig, source.Image.Original, config.Os, config.Architecture);
         }
 
-        return input is null ? config : CompletePlatform(source, config);
-    }
-
-    /// <summary>The input platform checked against the config's (a contradiction is an error) and completed by it.</summary>
-    private static Platform CompletePlatform(SourceEntry source, Platform config)
-    {
-        var input = source.Platform!;
-        if (Contradiction(input, config) is not null)
-        {
-            throw MultiArchException.Create(MessageId.PlatformMismatch, $"{source.Image.Original} ({source.Origin})", Describe(input), config.ToDisplayString());
-        }
-
-        // The input wins for what it says; the config fills in what it leaves out (os and architecture of a partial
-        // platform, variant, os.version, os.features).
-        return input with
-        {
-            Os = input.Os.Length == 0 ? config.Os : input.Os,
-            Architecture = input.Architecture.Length == 0 ? config.Architecture : input.Architecture,
-            Variant = input.Variant ?? config.Variant,
-            OsVersion = input.OsVersion ?? config.OsVersion,
-            OsFeatures = input.OsFeatures.IsDefaultOrEmpty ? config.OsFeatures : input.OsFeatures,
-        };
-    }
-
-    /// <summary>An input platform names both os and architecture (not only a variant or os.version).</summary>
-    private static bool IsComplete(Platform? platform) => platform is { Os.Length: > 0, Architecture.Length: > 0 };
-
-    /// <summary>
-    /// The first field where <paramref name="input"/> says something <paramref name="actual"/> (an image config, an index
-    /// entry) contradicts, or null. A field either side leaves out never contradicts: a config without os.version or
-    /// variant takes the input's.
-    /// </summary>
-    private static string? Contradiction(Platform input, Platform actual)
-    {
-        if (input.Os.Length > 0 && input.Os != actual.Os)
-        {
-            return "os";
-        }
-
-        if (input.Architecture.Length > 0 && input.Architecture != actual.Architecture)
-        {
-            return "architecture";
-        }
-
-        // Compare variants on the actual architecture, so that arm64 and arm64/v8 are the same platform.
-        if (input.Variant is not null && actual.Variant is not null &&
-            (input with { Architecture = actual.Architecture }).NormalizedVariant != actual.NormalizedVariant)
-        {
-            return "variant";
-        }
-
-        return input.OsVersion is not null && actual.OsVersion is not null && input.OsVersion != actual.OsVersion ? "os.version" : null;
-    }
-
-    /// <summary>A platform for messages; a partial one lists only what it gives.</summary>
-    private static string Describe(Platform platform)
-    {
-        if (IsComplete(platform))
-        {
-            return platform.ToDisplayString();
-        }
-
-        var parts = new List<string>();
-        if (platform.Variant is not null)
-        {
-            parts.Add("variant " + platform.Variant);
-        }
-
-        if (platform.OsVersion is not null)
-        {
-            parts.Add("os.version " + platform.OsVersion);
-        }
-
-        if (!platform.OsFeatures.IsDefaultOrEmpty)
-        {
-            parts.Add("os.features " + string.Join(",", platform.OsFeatures));
-        }
-
-        return string.Join(", ", parts);
+        return input is null ? config : SourcePlatform.CompletePlatform(source, config);
     }
 
     /// <summary>Image entries first (in input order), then attestations, which keep pointing at their subjects.</summary>
