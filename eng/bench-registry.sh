@@ -3,11 +3,14 @@
 # (every request waits --latency-ms), with our tasks and with the peers doing the same work on the same registry and
 # images, round-robin within each run. For every command: wall time (the whole process), HTTP requests (+ TLS probes)
 # and sequential depth as the proxy saw them; for our tasks also the task's own time (its "MultiArch: … ms" line,
-# from the task's Execute on: without MSBuild's start-up and without loading the task assembly). After every push the
+# from the task's Execute on: without MSBuild's start-up and without loading the task assembly) and the processor time
+# the process spent meanwhile (which a loaded machine barely changes, where it stretches every time). After every push the
 # registry is read (untimed, not through the proxy): every tag must point at one index with the N children expected,
 # each child present in the target repository. Prints a Markdown table of medians with ratios to the fastest peer.
 #
 #   eng/bench-registry.sh [--runs 5] [--latency-ms 25] [--scenarios a,b,c,d,e] [--peers LIST] [--output FILE]
+#
+# MULTIARCH_TASKS_ASSEMBLY runs another build of the task assembly (an earlier commit's, to compare) with this script.
 #
 # Peers (--peers, default all of them; a peer whose binary is not found is left out, and the table names those that ran):
 #   manifest-tool   $MANIFEST_TOOL or manifest-tool on PATH (estesp/manifest-tool v2): inspect; push from-spec
@@ -188,7 +191,10 @@ ours() { # scenario variant run
     [ -n "${t1:-}" ] && args+=(-p:ContainerManifestTags="$t1%3B$t2")
   fi
   dotnet msbuild "$app/app.csproj" "${args[@]}" -nologo -tl:off -v:q -fl "-flp:logfile=$log;verbosity=detailed" >/dev/null
-  grep -o 'registry requests in [0-9]* ms' "$log" | tail -1 | grep -o '[0-9]* ms' | tr -d ' ms' > "$work/task-ms"
+  local summary
+  summary="$(grep -o 'registry requests in [0-9]* ms.*' "$log" | tail -1)"
+  sed -n 's/^registry requests in \([0-9]*\) ms.*/\1/p' <<<"$summary" > "$work/task-ms"
+  sed -n 's/.*(\([0-9]*\) ms of processor time).*/\1/p' <<<"$summary" > "$work/task-cpu"
 }
 
 # ------------------------------------------------------------------ the peers
@@ -310,7 +316,7 @@ for i in $(seq 0 "$runs"); do   # run 0 warms up (first JIT, first process start
   loads+=("$(cut -d' ' -f1 /proc/loadavg)")
   for s in "${wanted[@]}"; do
     for v in $(variants "$s"); do
-      rm -f "$work/task-ms"
+      rm -f "$work/task-ms" "$work/task-cpu"
       before "$s" "$v" "$i"
       stats reset >/dev/null
       start=$(date +%s%N)
@@ -320,11 +326,12 @@ for i in $(seq 0 "$runs"); do   # run 0 warms up (first JIT, first process start
       end=$(date +%s%N)
       read -r requests probes depth < <(stats stats | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["requests"], d["probes"], d["depth"])')
       task=$(cat "$work/task-ms" 2>/dev/null || echo "")
+      cpu=$(cat "$work/task-cpu" 2>/dev/null || echo "")
       if [ "$s" != a ] && ! verify "$s" "$v" "$i" 2>"$work/verify.err"; then
         echo "$s/$v: the registry does not hold what was pushed:" >&2; cat "$work/verify.err" >&2; exit 1
       fi
       after "$v" "$v" "$i"
-      [ "$i" = 0 ] || printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$v" "$(( (end - start) / 1000000 ))" "${task:--}" "$requests" "$probes" "$depth" >> "$results"
+      [ "$i" = 0 ] || printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$s" "$v" "$(( (end - start) / 1000000 ))" "${task:--}" "${cpu:--}" "$requests" "$probes" "$depth" >> "$results"
     done
   done
 done
@@ -349,8 +356,8 @@ import statistics, sys, datetime
 path, runs, latency, machine, versions, loads = sys.argv[1:7]
 rows = {}
 for line in open(path):
-    s, v, wall, task, req, probes, depth = line.rstrip("\n").split("\t")
-    rows.setdefault((s, v), []).append((int(wall), None if task == "-" else int(task), int(req), int(probes), int(depth)))
+    s, v, wall, task, cpu, req, probes, depth = line.rstrip("\n").split("\t")
+    rows.setdefault((s, v), []).append((int(wall), None if task == "-" else int(task), int(req), int(probes), int(depth), None if cpu == "-" else int(cpu)))
 label = {
     "ours": "**ours** (VerifyPlatforms=true)", "ours-noverify": "**ours** (VerifyPlatforms=false)",
     "manifest-tool": "manifest-tool", "crane": "crane", "buildx": "buildx imagetools",
@@ -370,8 +377,8 @@ med = lambda xs: statistics.median(xs)
 print(f"Median of {runs} runs, round-robin; {latency} ms added to every request (TLS probes too) by eng/latency-proxy.py; "
       f"{datetime.date.today().isoformat()}; {machine}; load average (1 min) {min(load):.1f}–{max(load):.1f} during the runs; "
       f"peers that ran: {', '.join(ran) or 'none'}; {versions}.\n")
-print("| scenario | tool | task time | process time | requests (+TLS probes) | sequential depth | task / fastest peer | process / fastest peer |")
-print("|---|---|---:|---:|---:|---:|---:|---:|")
+print("| scenario | tool | task time | task processor time | process time | requests (+TLS probes) | sequential depth | task / fastest peer | process / fastest peer |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 for s in "abcde":
     variants = [v for v in order if (s, v) in rows]
     if not variants:
@@ -385,6 +392,8 @@ for s in "abcde":
         wall = med([r[0] for r in data])
         tasks = [r[1] for r in data if r[1] is not None]
         task = med(tasks) if tasks else None
+        cpus = [r[5] for r in data if r[5] is not None]
+        cpu = f"{med(cpus):g} ms" if cpus else ""
         req, probes, depth = med([r[2] for r in data]), med([r[3] for r in data]), med([r[4] for r in data])
         fmt = lambda x: f"{x:g}"
         ratio_task = f"{task / fastest:.2f}×" if task is not None and fastest else ""
@@ -392,6 +401,6 @@ for s in "abcde":
         name = "**ours** (InspectContainerImage)" if s == "a" and v == "ours" else label[v]
         if v in peers and times[v] == fastest:
             name += " (fastest peer)"
-        print(f"| {title[s] if v == variants[0] else ''} | {name} | {f'{task:g} ms' if task is not None else ''} | {wall:g} ms | "
+        print(f"| {title[s] if v == variants[0] else ''} | {name} | {f'{task:g} ms' if task is not None else ''} | {cpu} | {wall:g} ms | "
               f"{fmt(req)}{f' (+{fmt(probes)})' if probes else ''} | {fmt(depth)} | {ratio_task} | {ratio_wall} |")
 PY
