@@ -107,6 +107,41 @@ public sealed class PushManifestListTests
     }
 
     [TestMethod]
+    public async Task PlatformMismatch_WhileChildrenAreOnTheirWay_MovesNoTag_AndLeavesNothingRunning()
+    {
+        var (server, proxy) = await StartAsync(RegistryMode.Open);
+        var target = TestNames.Repository("mismatch-target");
+        var amd64Repository = TestNames.Repository("mismatch-amd64");
+        var armRepository = TestNames.Repository("mismatch-arm");
+        await PushTestKit.SeedAsync(server, Cancel,
+            (amd64Repository, "1", TestImages.Image(TestImages.LinuxAmd64, "mismatch")),
+            (armRepository, "1", TestImages.Image(TestImages.LinuxArmV7, "mismatch")));
+        // Children from other repositories start into the target as soon as their manifests are read: the arm image's
+        // mounts are still on their way when its config shows it is not the arm64 image the input says.
+        proxy.When(r => r.IsMount && r.Query.Contains(armRepository, StringComparison.Ordinal), FaultAction.Delay(TimeSpan.FromSeconds(1)));
+        var spec = $"""
+            image: {proxy.Reference(target, "1.0")}
+            manifests:
+              - image: {proxy.Reference(amd64Repository, "1")}
+                platform:
+                  os: linux
+                  architecture: amd64
+              - image: {proxy.Reference(armRepository, "1")}
+                platform:
+                  os: linux
+                  architecture: arm64
+            """;
+
+        var ex = await PushTestKit.PushFailsAsync(TestClients.Environment(proxy), PushTestKit.FromSpec(spec), new RecordingLog(), Cancel);
+        var mark = proxy.Mark;
+        await Task.Delay(TimeSpan.FromSeconds(1.5), Cancel);
+
+        Assert.AreEqual("MULTIARCH2013", ex.Code);
+        Assert.AreEqual(mark, proxy.Mark, $"a request after the push returned:\n{proxy.Transcript()}");
+        Assert.IsNull(await RegistryContent.ResolveAsync(server, target, "1.0", Cancel));
+    }
+
+    [TestMethod]
     public async Task RePush_WritesNothing_AndGivesTheSameDigest()
     {
         var (server, proxy) = await StartAsync(RegistryMode.Open);

@@ -14,7 +14,8 @@ namespace MultiArch.Build.Tasks.Tests.Registry;
 /// request that could have gone side by side with another and did not shows up as a deeper chain. The tasks run as
 /// MSBuild runs them. Scenarios a–d are the issue's (N platforms, T extra tags):
 /// a. inspect a 10-platform index with its child manifests; b/c. push 3/10 sources from the target's own repository,
-/// T = 2; d. push 10 sources from 10 other repositories into a new one.
+/// T = 2; d. push 10 sources from 10 other repositories into a new one; and issue 13's e. push 50 sources from the
+/// target's own repository, T = 2.
 /// </summary>
 /// <remarks>
 /// The counts are exact, so a regression (or an improvement) shows here first; the depths are upper bounds, and a
@@ -97,6 +98,22 @@ public sealed class RequestCountTests
     }
 
     [TestMethod]
+    public async Task E_FiftySources_FourRoundTripsDeep_WithinTheDefaultParallelism()
+    {
+        var (server, proxy) = await StartAsync();
+        var repository = TestNames.Repository("count-e");
+        var platforms = new[] { "linux", "freebsd", "netbsd", "openbsd", "solaris" }
+            .SelectMany(os => TenPlatforms.Select(p => p with { Os = os })).ToList();
+        var images = platforms.Select(p => TestImages.Image(p, "count-e")).ToList();
+        await PushTestKit.SeedDirectAsync(server, Cancel, [.. images.Select(i => (repository, (string?)SourceTag(i.Platform), i))]);
+        // 50 GET manifests and the GET of the first tag at once (within the default parallelism, so no second round),
+        // each config read as soon as its manifest is in, then the first tag, then the other two: 2N + 4, 4 deep.
+        var exchanges = await MeasureAsync(proxy, "e. same repository, N=50, T=2, verify=true", 104, 4, attempt =>
+            PushAsync(proxy, proxy.Reference(repository, $"1.0-{attempt}"), $"1-{attempt};latest-{attempt}", verify: true, images.Select(i => Item(i.Platform, proxy.Reference(repository, SourceTag(i.Platform))))));
+        Assert.AreEqual(50, exchanges.Count(e => e.Method == "GET" && e.Request.IsBlob));
+    }
+
+    [TestMethod]
     public async Task B_RePush_WritesNothing_AndChecksTheOtherTagsOnlyBecauseTheFirstIsUnchanged()
     {
         var (server, proxy) = await StartAsync();
@@ -115,7 +132,7 @@ public sealed class RequestCountTests
     // ---------------------------------------------------------------- d. other repositories
 
     [TestMethod]
-    [DataRow(true, 52, 5, DisplayName = "d. 10 sources from 10 repositories, VerifyPlatforms=true: 52 requests, 5 deep")]
+    [DataRow(true, 52, 4, DisplayName = "d. 10 sources from 10 repositories, VerifyPlatforms=true: 52 requests, 4 deep")]
     [DataRow(false, 42, 4, DisplayName = "d. 10 sources from 10 repositories, VerifyPlatforms=false: 42 requests, 4 deep")]
     public async Task D_OtherRepositories_MountEachBlobWithoutAHeadFirst_ThenPutEachChild_ThenTheTag(bool verify, int requests, int maxDepth)
     {
@@ -124,7 +141,7 @@ public sealed class RequestCountTests
         var images = TenPlatforms.Select(p => TestImages.Image(p, "count-d")).ToList();
         await PushTestKit.SeedDirectAsync(server, Cancel, [.. images.Select(i => (SourceRepository(prefix, i.Platform), (string?)"1", i))]);
         // N GET manifests (+ N configs), GET of the tag (404); 2 mounts per child (no HEAD first: a mount is its own
-        // check), N child PUTs, 1 tag PUT. The goal is 60 requests and 6 round trips.
+        // check) as soon as its manifest is read, side by side with its config read; N child PUTs, 1 tag PUT.
         var exchanges = await MeasureAsync(proxy, $"d. 10 other repositories into a new one, verify={verify}", requests, maxDepth, attempt =>
             PushAsync(proxy, proxy.Reference($"{prefix}-target-{attempt}", "1.0"), tags: null, verify, images.Select(i => Item(i.Platform, proxy.Reference(SourceRepository(prefix, i.Platform), "1")))));
         Assert.AreEqual(20, exchanges.Count(e => e.Request.IsMount && e.Status == 201));
@@ -353,7 +370,7 @@ public sealed class RequestCountTests
         return item;
     }
 
-    private static string SourceTag(Platform platform) => $"src-{platform.Architecture}{platform.Variant}";
+    private static string SourceTag(Platform platform) => $"src-{platform.Os}-{platform.Architecture}{platform.Variant}";
 
     private static string SourceRepository(string prefix, Platform platform) => $"{prefix}-{platform.Architecture}{platform.Variant}";
 

@@ -26,6 +26,27 @@ internal sealed class ManifestListPublisher
     {
         Validate(request);
 
+        // Children are brought into the target repository while sources are still being resolved (see PushCoreAsync):
+        // nothing of that is left running behind an error.
+        var children = new ConcurrentDictionary<Digest, Task>();
+        using var abandon = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
+        {
+            return await PushCoreAsync(request, children, abandon.Token, cancellationToken);
+        }
+        catch
+        {
+            await abandon.CancelAsync();
+            await Task.WhenAll(children.Values).ContinueWith(_ => { }, TaskScheduler.Default);
+            throw;
+        }
+    }
+
+    /// <param name="children">The children on their way into the target repository, by digest.</param>
+    /// <param name="childToken">Cancelled when the push fails, to stop the children on their way.</param>
+    private async Task<PushResult> PushCoreAsync(PushRequest request, ConcurrentDictionary<Digest, Task> children, CancellationToken childToken, CancellationToken cancellationToken)
+    {
+
         // What the first tag holds now is read side by side with the sources: one GET (the round trip a HEAD would
         // cost) says whether this exact index is there already (a re-push writes nothing) and which children the target
         // repository certainly holds (those its current index lists).
@@ -33,8 +54,24 @@ internal sealed class ManifestListPublisher
         var currentTask = request.DryRun || tags.Count == 0
             ? Task.FromResult<ManifestContent?>(null)
             : _client.TryGetManifestAsync(request.Target.WithTag(tags[0]), RegistryAccess.Push, cancellationToken);
-        var resolveTask = Task.WhenAll(request.Sources.Select(s => ResolveAsync(request, s, cancellationToken)));
+
+        // Every child must be in the target repository, verified by digest, before any tag moves. A child from another
+        // repository is brought in as soon as its manifest is read (side by side with its config read), not after every
+        // source is resolved: that saves a round trip, and moves no tag. A blob several children share (a common base or
+        // app layer) is brought in once: two uploads of one blob race in a registry.
+        var blobs = new ConcurrentDictionary<Digest, Lazy<Task>>();
+        var inTargetTask = InTargetAsync(currentTask);
+        void BringEarly(Entry entry)
+        {
+            if (!request.DryRun && !entry.InTarget)
+            {
+                children.GetOrAdd(entry.Descriptor.Digest, _ => EnsureChildAsync(request.Target, entry, inTargetTask, blobs, childToken));
+            }
+        }
+
+        var resolveTask = Task.WhenAll(request.Sources.Select(s => ResolveAsync(request, s, BringEarly, cancellationToken)));
         await Task.WhenAll(resolveTask, currentTask);
+
         var resolved = await resolveTask;
         var current = await currentTask;
         var present = resolved.Where(r => r is not null).Select(r => r!).ToList();
@@ -57,16 +94,7 @@ internal sealed class ManifestListPublisher
             return new PushResult(index, request.Target, [], DryRun: true);
         }
 
-        // Every child must be in the target repository, verified by digest, before any tag moves. A blob several
-        // children share (a common base or app layer) is brought in once: two uploads of one blob race in a registry.
-        var blobs = new ConcurrentDictionary<Digest, Lazy<Task>>();
-        var inTarget = current switch
-        {
-            ImageIndex listed => listed.Manifests.Select(d => d.Digest).ToHashSet(),
-            not null => [current.Digest],
-            null => new HashSet<Digest>(),
-        };
-        await Task.WhenAll(entries.Select(e => EnsureChildAsync(request.Target, e, inTarget, blobs, cancellationToken)));
+        await Task.WhenAll(entries.Select(e => children.GetOrAdd(e.Descriptor.Digest, _ => EnsureChildAsync(request.Target, e, inTargetTask, blobs, childToken))));
 
         var pushed = new List<ImageReference>();
         var changed = false;
@@ -231,13 +259,35 @@ internal sealed class ManifestListPublisher
 
     private static bool SameRepository(ImageReference a, ImageReference b) => a.Registry == b.Registry && a.Repository == b.Repository;
 
-    private async Task<Resolved?> ResolveAsync(PushRequest request, SourceEntry source, CancellationToken cancellationToken)
+    /// <summary>The children the target repository certainly holds: those the index under the first tag lists now.</summary>
+    private static async Task<IReadOnlySet<Digest>> InTargetAsync(Task<ManifestContent?> currentTask)
     {
-        if (source.Known is { } known && MediaTypes.IsImageManifest(known.MediaType) && IsComplete(source.Platform) &&
+        ManifestContent? current;
+        try
+        {
+            current = await currentTask;
+        }
+        catch (MultiArchException)
+        {
+            return new HashSet<Digest>(); // the push fails on this error where it awaits the read itself
+        }
+
+        return current switch
+        {
+            ImageIndex listed => listed.Manifests.Select(d => d.Digest).ToHashSet(),
+            not null => new HashSet<Digest> { current.Digest },
+            null => new HashSet<Digest>(),
+        };
+    }
+
+    /// <param name="bringEarly">Starts bringing an image into the target repository as soon as its manifest is read.</param>
+    private async Task<Resolved?> ResolveAsync(PushRequest request, SourceEntry source, Action<Entry> bringEarly, CancellationToken cancellationToken)
+    {
+        if (source.Known is { } known && MediaTypes.IsImageManifest(known.MediaType) && SourcePlatform.IsComplete(source.Platform) &&
             (source.KnownConfigPlatform is not null || !request.VerifyPlatforms))
         {
             // Everything is known from the publish outputs (manifest and config): no request at all.
-            var knownPlatform = source.KnownConfigPlatform is { } stated ? CompletePlatform(source, stated) : source.Platform!;
+            var knownPlatform = source.KnownConfigPlatform is { } stated ? SourcePlatform.CompletePlatform(source, stated) : source.Platform!;
             return new Resolved(source, source.KnownManifest, known with { Platform = knownPlatform, Annotations = source.Annotations }, []);
         }
 
@@ -257,6 +307,7 @@ internal sealed class ManifestListPublisher
         switch (manifest)
         {
             case ImageManifest image:
+                bringEarly(new Entry(image.ToDescriptor(), source.Image, image, source.Origin, InTarget: SameRepository(source.Image, request.Target)));
                 var platform = await ResolvePlatformAsync(request, source, image, cancellationToken);
                 var descriptor = image.ToDescriptor() with { Platform = platform, Annotations = source.Annotations };
                 _log.Message(LogLevel.Normal, $"Resolved {source.Image} -> {image.Digest} ({platform})");
@@ -280,11 +331,11 @@ internal sealed class ManifestListPublisher
             return index.Manifests;
         }
 
-        var images = index.Manifests.Where(d => !d.IsAttestation && d.Platform is not null && Contradiction(source.Platform, d.Platform) is null && d.Platform.Os.Length > 0).ToList();
+        var images = index.Manifests.Where(d => !d.IsAttestation && d.Platform is not null && SourcePlatform.Contradiction(source.Platform, d.Platform) is null && d.Platform.Os.Length > 0).ToList();
         if (images.Count == 0)
         {
             var available = string.Join(", ", index.Manifests.Where(d => !d.IsAttestation).Select(d => d.Platform?.ToString() ?? "?"));
-            throw MultiArchException.Create(MessageId.SourceNotUsable, source.Image.Original, $"it is an index with no {Describe(source.Platform)} entry (it has {available}); {source.Origin}");
+            throw MultiArchException.Create(MessageId.SourceNotUsable, source.Image.Original, $"it is an index with no {SourcePlatform.Describe(source.Platform)} entry (it has {available}); {source.Origin}");
         }
 
         var digests = images.Select(d => d.Digest.ToString()).ToHashSet(StringComparer.Ordinal);
@@ -294,7 +345,7 @@ internal sealed class ManifestListPublisher
     private async Task<Platform> ResolvePlatformAsync(PushRequest request, SourceEntry source, ImageManifest image, CancellationToken cancellationToken)
     {
         var input = source.Platform;
-        if (IsComplete(input) && !request.VerifyPlatforms)
+        if (SourcePlatform.IsComplete(input) && !request.VerifyPlatforms)
         {
             return input!;
         }
@@ -305,88 +356,10 @@ internal sealed class ManifestListPublisher
             ImageConfig.Parse(await _client.GetBlobAsync(source.Image, image.Config, cancellationToken), $"{source.Image.Name}@{image.Config.Digest}").Platform;
         if (string.IsNullOrEmpty(config.Os) || string.IsNullOrEmpty(config.Architecture))
         {
-            return IsComplete(input) ? input! : throw MultiArchException.Create(MessageId.UnknownPlatformInConfig, source.Image.Original, config.Os, config.Architecture);
+            return SourcePlatform.IsComplete(input) ? input! : throw MultiArchException.Create(MessageId.UnknownPlatformInConfig, source.Image.Original, config.Os, config.Architecture);
         }
 
-        return input is null ? config : CompletePlatform(source, config);
-    }
-
-    /// <summary>The input platform checked against the config's (a contradiction is an error) and completed by it.</summary>
-    private static Platform CompletePlatform(SourceEntry source, Platform config)
-    {
-        var input = source.Platform!;
-        if (Contradiction(input, config) is not null)
-        {
-            throw MultiArchException.Create(MessageId.PlatformMismatch, $"{source.Image.Original} ({source.Origin})", Describe(input), config.ToDisplayString());
-        }
-
-        // The input wins for what it says; the config fills in what it leaves out (os and architecture of a partial
-        // platform, variant, os.version, os.features).
-        return input with
-        {
-            Os = input.Os.Length == 0 ? config.Os : input.Os,
-            Architecture = input.Architecture.Length == 0 ? config.Architecture : input.Architecture,
-            Variant = input.Variant ?? config.Variant,
-            OsVersion = input.OsVersion ?? config.OsVersion,
-            OsFeatures = input.OsFeatures.IsDefaultOrEmpty ? config.OsFeatures : input.OsFeatures,
-        };
-    }
-
-    /// <summary>An input platform names both os and architecture (not only a variant or os.version).</summary>
-    private static bool IsComplete(Platform? platform) => platform is { Os.Length: > 0, Architecture.Length: > 0 };
-
-    /// <summary>
-    /// The first field where <paramref name="input"/> says something <paramref name="actual"/> (an image config, an index
-    /// entry) contradicts, or null. A field either side leaves out never contradicts: a config without os.version or
-    /// variant takes the input's.
-    /// </summary>
-    private static string? Contradiction(Platform input, Platform actual)
-    {
-        if (input.Os.Length > 0 && input.Os != actual.Os)
-        {
-            return "os";
-        }
-
-        if (input.Architecture.Length > 0 && input.Architecture != actual.Architecture)
-        {
-            return "architecture";
-        }
-
-        // Compare variants on the actual architecture, so that arm64 and arm64/v8 are the same platform.
-        if (input.Variant is not null && actual.Variant is not null &&
-            (input with { Architecture = actual.Architecture }).NormalizedVariant != actual.NormalizedVariant)
-        {
-            return "variant";
-        }
-
-        return input.OsVersion is not null && actual.OsVersion is not null && input.OsVersion != actual.OsVersion ? "os.version" : null;
-    }
-
-    /// <summary>A platform for messages; a partial one lists only what it gives.</summary>
-    private static string Describe(Platform platform)
-    {
-        if (IsComplete(platform))
-        {
-            return platform.ToDisplayString();
-        }
-
-        var parts = new List<string>();
-        if (platform.Variant is not null)
-        {
-            parts.Add("variant " + platform.Variant);
-        }
-
-        if (platform.OsVersion is not null)
-        {
-            parts.Add("os.version " + platform.OsVersion);
-        }
-
-        if (!platform.OsFeatures.IsDefaultOrEmpty)
-        {
-            parts.Add("os.features " + string.Join(",", platform.OsFeatures));
-        }
-
-        return string.Join(", ", parts);
+        return input is null ? config : SourcePlatform.CompletePlatform(source, config);
     }
 
     /// <summary>Image entries first (in input order), then attestations, which keep pointing at their subjects.</summary>
@@ -493,10 +466,10 @@ internal sealed class ManifestListPublisher
     /// HEAD first: a mount is its own check, answered 201 whether the registry links the blob now or held it already)
     /// and the manifest; from another registry, a HEAD of the manifest, then a HEAD and a copy per missing blob.
     /// </summary>
-    private async Task EnsureChildAsync(ImageReference target, Entry entry, IReadOnlySet<Digest> inTarget, ConcurrentDictionary<Digest, Lazy<Task>> transfers, CancellationToken cancellationToken)
+    private async Task EnsureChildAsync(ImageReference target, Entry entry, Task<IReadOnlySet<Digest>> inTargetTask, ConcurrentDictionary<Digest, Lazy<Task>> transfers, CancellationToken cancellationToken)
     {
         var digest = entry.Descriptor.Digest;
-        if (inTarget.Contains(digest) || entry.InTarget)
+        if (entry.InTarget || (await inTargetTask).Contains(digest))
         {
             return; // listed by the index the first tag points at now, or known to be in the target's repository
         }

@@ -37,13 +37,14 @@ internal sealed record RegistrySettings
     public TimeSpan BodyIdleTimeout => IdleTimeout ?? RequestTimeout;
 
     /// <summary>
-    /// How many requests run side by side. The widest step of a push is one mount per blob of every child (2N for N
-    /// single-layer images), so 32 keeps the sequential depth of a push flat up to 16 platforms; beyond that it grows
-    /// by one round trip per 32 requests.
+    /// How many requests run side by side (each an HTTP/1.1 connection of its own). The first step of a push reads
+    /// N + 1 manifests at once and each config read starts as its manifest arrives, so 128 keeps the sequential depth of
+    /// a push flat up to 100 sources from the target's repository (the widest step from other repositories, one mount
+    /// per blob of every child, up to about 40); beyond that it grows by one round trip per 128 requests.
     /// </summary>
     public int MaxConcurrency { get; init; } = DefaultMaxConcurrency;
 
-    public const int DefaultMaxConcurrency = 32;
+    public const int DefaultMaxConcurrency = 128;
 
     /// <summary>Retries after the first attempt, for idempotent requests.</summary>
     public int MaxRetries { get; init; } = 5;
