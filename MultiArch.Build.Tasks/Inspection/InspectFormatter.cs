@@ -275,12 +275,7 @@ internal static class InspectFormatter
         json.Property("size", manifest.Config.Size);
         if (config is not null)
         {
-            var platform = config.Platform;
-            OptionalString(json, "os", platform.Os);
-            OptionalString(json, "architecture", platform.Architecture);
-            OptionalString(json, "variant", platform.Variant);
-            OptionalString(json, "os.version", platform.OsVersion);
-            OptionalStrings(json, "os.features", platform.OsFeatures);
+            PlatformFields(json, config.Platform);
             OptionalString(json, "created", config.Created);
             OptionalString(json, "user", config.User);
             OptionalString(json, "workingDir", config.WorkingDir);
@@ -317,13 +312,19 @@ internal static class InspectFormatter
 
         json.Name("platform");
         json.StartObject();
+        PlatformFields(json, platform);
+        OptionalStrings(json, "features", platform.Features);
+        json.EndObject();
+    }
+
+    /// <summary>The platform's fields as an image config and an index entry both name them.</summary>
+    private static void PlatformFields(GoJsonWriter json, Platform platform)
+    {
         OptionalString(json, "os", platform.Os);
         OptionalString(json, "architecture", platform.Architecture);
         OptionalString(json, "variant", platform.Variant);
         OptionalString(json, "os.version", platform.OsVersion);
         OptionalStrings(json, "os.features", platform.OsFeatures);
-        OptionalStrings(json, "features", platform.Features);
-        json.EndObject();
     }
 
     private static void OptionalString(GoJsonWriter json, string name, string? value)
