@@ -11,6 +11,20 @@ namespace MultiArch.Build.Tasks.Inspection;
 /// </summary>
 internal static class InspectFormatter
 {
+    /// <summary>The formats of the task and the command line: <c>text</c>, <c>json</c> and <c>raw</c>.</summary>
+    public static bool IsFormat(string format) => format is "text" or "json" or "raw";
+
+    /// <summary>Whether <paramref name="format"/> shows the children's configs (only <c>json</c>), so they are read.</summary>
+    public static bool ShowsChildConfigs(string format) => format == "json";
+
+    /// <summary><paramref name="result"/> in one of the formats <see cref="IsFormat"/> accepts.</summary>
+    public static string Format(InspectResult result, string format) => format switch
+    {
+        "json" => FormatJson(result),
+        "raw" => Encoding.UTF8.GetString(result.Root.Raw.Span),
+        _ => FormatText(result),
+    };
+
     /// <summary>The <c>schemaVersion</c> of <see cref="FormatJson"/>'s output; raised only for incompatible changes.</summary>
     public const int JsonSchemaVersion = 1;
 
