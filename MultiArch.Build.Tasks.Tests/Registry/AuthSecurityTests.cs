@@ -404,24 +404,15 @@ public sealed class AuthSecurityTests : RegistryTestBase
     }
 
     /// <summary>An HTTPS registry on the default port, scripted: Basic challenges, uploads handed out at <see cref="UploadLocation"/>.</summary>
-    private sealed class ScriptedRegistry(string host, int port = 443) : HttpMessageHandler
+    private sealed class ScriptedRegistry(string host, int port = 443) : ScriptedRegistryHandler
     {
         public string UploadLocation { get; set; } = string.Empty;
 
-        public List<(string Method, Uri Uri, string? Authorization)> Requests { get; } = [];
-
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        protected override void Answer(HttpRequestMessage request, Uri uri, HttpResponseMessage response)
         {
-            var uri = request.RequestUri!;
-            lock (Requests)
-            {
-                Requests.Add((request.Method.Method, uri, request.Headers.Authorization?.Scheme));
-            }
-
-            var response = new HttpResponseMessage(HttpStatusCode.NotFound) { RequestMessage = request };
             if (uri.Host != host)
             {
-                return Task.FromResult(response);
+                return;
             }
 
             if (request.Headers.Authorization is null && uri.Port == port)
@@ -438,8 +429,6 @@ public sealed class AuthSecurityTests : RegistryTestBase
             {
                 response.StatusCode = HttpStatusCode.Created;
             }
-
-            return Task.FromResult(response);
         }
     }
 }

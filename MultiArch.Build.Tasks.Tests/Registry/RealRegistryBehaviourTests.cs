@@ -525,19 +525,10 @@ public sealed class RealRegistryBehaviourTests : RegistryTestBase
     /// <paramref name="realm"/>; the token service (whatever host it names) grants a token, with or without credentials;
     /// a request with a token is answered 401 unless it came from credentials (a private repository).
     /// </summary>
-    private sealed class ScriptedTokenRegistry(string host, string realm) : HttpMessageHandler
+    private sealed class ScriptedTokenRegistry(string host, string realm) : ScriptedRegistryHandler
     {
-        public List<(string Method, Uri Uri, string? Authorization)> Requests { get; } = [];
-
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        protected override void Answer(HttpRequestMessage request, Uri uri, HttpResponseMessage response)
         {
-            var uri = request.RequestUri!;
-            lock (Requests)
-            {
-                Requests.Add((request.Method.Method, uri, request.Headers.Authorization?.Scheme));
-            }
-
-            var response = new HttpResponseMessage(HttpStatusCode.NotFound) { RequestMessage = request };
             if (uri.AbsolutePath == "/token")
             {
                 var token = request.Headers.Authorization is null ? "anonymous" : "user";
@@ -556,8 +547,6 @@ public sealed class RealRegistryBehaviourTests : RegistryTestBase
                 response.Content = new ByteArrayContent(manifest.Manifest);
                 response.Content.Headers.ContentType = new MediaTypeHeaderValue(manifest.MediaType);
             }
-
-            return Task.FromResult(response);
         }
     }
 }
