@@ -1,9 +1,11 @@
+using System.Text;
+
 namespace MultiArch.Build.Tasks;
 
 /// <summary>
 /// Checks, before any work, that a file the task will write at the end (a digest file, an inspect output, a report)
 /// can be written: not a folder, not under a regular file, a device that takes bytes. A probe file it creates is removed
-/// again; an existing regular file is opened for writing but left unchanged.
+/// again; an existing regular file is opened for writing but left unchanged. Then writes it, making its folder.
 /// </summary>
 internal static class OutputFiles
 {
@@ -71,6 +73,22 @@ internal static class OutputFiles
             throw Fail(path, property, ex.Message);
         }
     }
+
+    /// <summary>Writes <paramref name="content"/> to <paramref name="path"/>, making its folder first.</summary>
+    public static async Task WriteAsync(string path, byte[] content, CancellationToken cancellationToken)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        await File.WriteAllBytesAsync(path, content, cancellationToken);
+    }
+
+    /// <summary>Writes <paramref name="text"/> as UTF-8 (no byte order mark) to <paramref name="path"/>, making its folder first.</summary>
+    public static Task WriteAsync(string path, string text, CancellationToken cancellationToken) =>
+        WriteAsync(path, Encoding.UTF8.GetBytes(text), cancellationToken);
 
     private static MultiArchException Fail(string path, string property, string reason) =>
         MultiArchException.Create(MessageId.OutputFileNotWritable, property, path, reason.TrimEnd('.'));

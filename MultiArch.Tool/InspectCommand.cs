@@ -1,4 +1,3 @@
-using System.Text;
 using MultiArch.Build.Tasks;
 using MultiArch.Build.Tasks.Inspection;
 using MultiArch.Build.Tasks.Oci;
@@ -30,7 +29,7 @@ internal static class InspectCommand
         }
 
         format ??= raw ? "manifest-tool-raw" : "text";
-        if (format is not ("text" or "json" or "raw" or "manifest-tool-raw"))
+        if (format != "manifest-tool-raw" && !InspectFormatter.IsFormat(format))
         {
             throw MultiArchException.Create(MessageId.UnknownInspectFormat, line.Value("format"));
         }
@@ -38,15 +37,11 @@ internal static class InspectCommand
         var reference = ImageReference.Parse(image);
         var required = line.List("required-platforms").Select(Platform.Parse).ToList();
         using var client = new RegistryClient(Cli.CreateSettings(line, environment, log, reference));
-        var result = await new ImageInspector(client).InspectAsync(image, includeChildConfigs: format == "json", cancellationToken);
+        var result = await new ImageInspector(client).InspectAsync(image, includeChildConfigs: InspectFormatter.ShowsChildConfigs(format), cancellationToken);
 
-        var output = format switch
-        {
-            "json" => InspectFormatter.FormatJson(result),
-            "raw" => Encoding.UTF8.GetString(result.Root.Raw.Span),
-            "manifest-tool-raw" => ManifestToolRaw.Format(result, line.Has("expand-config") ? await ExpandedConfigAsync(client, result, cancellationToken) : null),
-            _ => InspectFormatter.FormatText(result),
-        };
+        var output = format == "manifest-tool-raw"
+            ? ManifestToolRaw.Format(result, line.Has("expand-config") ? await ExpandedConfigAsync(client, result, cancellationToken) : null)
+            : InspectFormatter.Format(result, format);
         await stdout.WriteAsync(output);
         await stdout.FlushAsync(cancellationToken);
         InspectedPlatforms.CheckRequired(image, required, result);

@@ -20,6 +20,7 @@ internal static class PushCommand
             IgnoreMissing = line.Has("ignore-missing"),
             DryRun = line.Has("dry-run"),
         };
+        OutputFiles.CheckWritable(line.Value("digest-file"), "--digest-file");
         var references = request.Sources.Select(s => s.Image).Prepend(request.Target).ToArray();
         using var client = new RegistryClient(Cli.CreateSettings(line, environment, log, references));
         var result = await new ManifestListPublisher(client, log).PushAsync(request, cancellationToken);
@@ -27,13 +28,7 @@ internal static class PushCommand
         await stdout.WriteAsync($"Digest: {result.Index.Digest} {result.Index.Size}\n");
         if (line.Value("digest-file") is { Length: > 0 } digestFile && !request.DryRun)
         {
-            var directory = Path.GetDirectoryName(Path.GetFullPath(digestFile));
-            if (!string.IsNullOrEmpty(directory))
-            {
-                Directory.CreateDirectory(directory);
-            }
-
-            await File.WriteAllTextAsync(digestFile, result.Index.Digest.ToString(), cancellationToken);
+            await OutputFiles.WriteAsync(digestFile, result.Index.Digest.ToString(), cancellationToken);
         }
 
         log.Message(LogLevel.Low, $"MultiArch: push: {client.RequestCount} registry requests.");

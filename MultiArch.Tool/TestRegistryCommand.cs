@@ -24,6 +24,8 @@ internal static class TestRegistryCommand
             throw MultiArchException.Create(MessageId.CliInvalidOptionValue, "--format", line.Value("format"), "text or json");
         }
 
+        var reportFile = line.Value("report");
+        OutputFiles.CheckWritable(reportFile, "--report");
         var cleanup = !line.Has("no-cleanup");
         var options = new RegistryTestOptions(repository, source) { Cleanup = cleanup, Required = required };
         using var client = new RegistryClient(Cli.CreateSettings(line, environment, log, repository));
@@ -31,16 +33,9 @@ internal static class TestRegistryCommand
 
         await stdout.WriteAsync(format == "json" ? Encoding.UTF8.GetString(report.ToJson()) : report.FormatTable().TrimEnd('\n') + "\n");
         await stdout.FlushAsync(cancellationToken);
-        var reportFile = line.Value("report");
         if (!string.IsNullOrEmpty(reportFile))
         {
-            var directory = Path.GetDirectoryName(Path.GetFullPath(reportFile));
-            if (!string.IsNullOrEmpty(directory))
-            {
-                Directory.CreateDirectory(directory);
-            }
-
-            await File.WriteAllBytesAsync(reportFile, report.ToJson(), cancellationToken);
+            await OutputFiles.WriteAsync(reportFile, report.ToJson(), cancellationToken);
         }
 
         if (cleanup && report.LeftBehind.Count > 0)

@@ -146,6 +146,24 @@ public sealed class CliRegistryTests
     }
 
     [TestMethod]
+    public async Task OutputFilesThatCannotBeWritten_AreRefusedBeforeAnyRequest_MULTIARCH4025()
+    {
+        // As in the tasks (OutputFiles.CheckWritable): a folder given as the digest file or the report.
+        var folder = Path.Combine(Path.GetTempPath(), "multiarch-tests", TestNames.Tag("unwritable"));
+        Directory.CreateDirectory(folder);
+        var target = TestNames.Repository("cli-unwritable");
+
+        var push = await CliRun.InProcessAsync(Environment, Cancel, "push", "from-args", "--platforms", "linux/amd64", "--template", s_open.Reference(s_repository, "ARCH"), "--target", s_open.Reference(target, "v1"), "--digest-file", folder);
+        var test = await CliRun.InProcessAsync(Environment, Cancel, "test-registry", $"{s_open.Host}/{target}-test", "--report", folder);
+
+        push.ShouldFailWith("MULTIARCH4025");
+        Assert.Contains("--digest-file", push.Stderr);
+        test.ShouldFailWith("MULTIARCH4025");
+        Assert.IsEmpty(await RegistryContent.TagsAsync(s_open, target, Cancel), "nothing was pushed");
+        Directory.Delete(folder);
+    }
+
+    [TestMethod]
     public async Task FromSpecTakesEverythingTheTasksSpecTakes()
     {
         // Beyond manifest-tool: per-entry annotations, the os.version spelling, format; the same reader as the task.

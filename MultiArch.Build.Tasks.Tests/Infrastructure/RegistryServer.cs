@@ -396,7 +396,7 @@ internal sealed class RegistryServer : IAsyncDisposable
     {
         for (var attempt = 1; ; attempt++)
         {
-            Port = GetFreePort();
+            Port = FreePort();
             var configPath = Path.Combine(RootDirectory, "config.yml");
             await File.WriteAllTextAsync(configPath, ConfigYaml(), cancellationToken);
             WriteLogLine($"--- multiarch test fixture: starting {RegistryBinary} on {Host} ({Mode}), attempt {attempt} ---");
@@ -505,7 +505,8 @@ internal sealed class RegistryServer : IAsyncDisposable
         return reader.ReadToEnd();
     }
 
-    private static int GetFreePort()
+    /// <summary>A loopback port nothing listens on at the moment of asking (a registry that is not running).</summary>
+    public static int FreePort()
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -14,17 +14,8 @@ namespace MultiArch.Build.Tasks.Tests.Registry;
 /// The proxies record every header they see: the proof that nothing went where it must not.
 /// </summary>
 [TestClass]
-public sealed class AuthSecurityTests
+public sealed class AuthSecurityTests : RegistryTestBase
 {
-    private readonly TestResources _resources = new();
-
-    public TestContext TestContext { get; set; } = null!;
-
-    private CancellationToken Cancel => TestContext.CancellationToken;
-
-    [TestCleanup]
-    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
-
     // ---------------------------------------------------------------- token expiry and bad credentials
 
     [TestMethod]
@@ -117,7 +108,7 @@ public sealed class AuthSecurityTests
         var (server, repository, image) = await SeedTokenRegistryAsync("auth-realm-host");
         var proxy = await ProxyAsync(server);
         var tokens = await ReliabilityKit.ProxyTokenServiceAsync(proxy, host: "localhost", Cancel);
-        _resources.Add(tokens);
+        Resources.Add(tokens);
         var target = ImageReference.Parse(proxy.Reference(repository, "2"));
 
         using (var client = ReliabilityKit.Client(proxy))
@@ -146,8 +137,7 @@ public sealed class AuthSecurityTests
     public async Task HttpsRegistryWithAPlainHttpRealm_IsRefused_BeforeAnyTokenRequest()
     {
         var (server, repository, _) = await SeedTokenRegistryAsync("auth-realm-scheme");
-        var proxy = await FaultProxy.StartHttpsAsync(server, Cancel);
-        _resources.Add(proxy);
+        var proxy = Resources.Add(await FaultProxy.StartHttpsAsync(server, Cancel));
         var environment = TestClients.Environment(server);
         environment.Remove("DOTNET_CONTAINER_INSECURE_REGISTRIES");
         using var client = ReliabilityKit.Client(proxy, environment: environment);
@@ -229,8 +219,7 @@ public sealed class AuthSecurityTests
     public async Task HttpsRegistryRedirectingToPlainHttp_IsNotFollowed_MULTIARCH1020()
     {
         var (server, repository, image) = await SeedBasicRegistryAsync("auth-redirect-http");
-        var proxy = await FaultProxy.StartHttpsAsync(server, Cancel);
-        _resources.Add(proxy);
+        var proxy = Resources.Add(await FaultProxy.StartHttpsAsync(server, Cancel));
         var storage = await StorageAsync(server);
         proxy.When(r => r.Is("GET", "/blobs/"), FaultAction.Redirect(r => $"http://127.0.0.1:{storage.Port}{r.Path}"));
         var environment = TestClients.Environment(server);
@@ -250,8 +239,7 @@ public sealed class AuthSecurityTests
         var (server, repository, image) = await SeedTokenRegistryAsync("auth-location");
         var proxy = await ProxyAsync(server);
         var storage = await StorageAsync(server, repository);
-        var evilRealm = await FaultProxy.StartAsync(new Uri("http://127.0.0.1:9"), cancellationToken: Cancel);
-        _resources.Add(evilRealm);
+        var evilRealm = Resources.Add(await FaultProxy.StartAsync(new Uri("http://127.0.0.1:9"), cancellationToken: Cancel));
         var evil = await ProxyAsync(server);
         evil.When(_ => true, FaultAction.Respond(401, new Dictionary<string, string> { ["WWW-Authenticate"] = $"Bearer realm=\"http://127.0.0.1:{evilRealm.Port}/token\",service=\"evil\",scope=\"repository:{repository}:pull,push\"" }));
         var moveTo = storage;
@@ -340,7 +328,7 @@ public sealed class AuthSecurityTests
         if (path == "realm")
         {
             tokens = await ReliabilityKit.ProxyTokenServiceAsync(proxy, "localhost", Cancel);
-            _resources.Add(tokens);
+            Resources.Add(tokens);
         }
 
         if (path == "expired")
@@ -400,21 +388,13 @@ public sealed class AuthSecurityTests
         return (server, repository, image);
     }
 
-    private async Task<FaultProxy> ProxyAsync(RegistryServer server)
-    {
-        var proxy = await FaultProxy.StartAsync(server, Cancel);
-        _resources.Add(proxy);
-        return proxy;
-    }
-
     /// <summary>
     /// Another origin in front of the same registry, like a storage service with pre-signed URLs: it needs no credentials
     /// from the client, because it adds the registry's own (for <paramref name="repository"/>, pull and push).
     /// </summary>
     private async Task<FaultProxy> StorageAsync(RegistryServer server, string repository = "any")
     {
-        var storage = await FaultProxy.StartAsync(server, Cancel);
-        _resources.Add(storage);
+        var storage = await ProxyAsync(server);
         storage.When(_ => true, FaultAction.Custom("pre-signed: the proxy authenticates", async context =>
         {
             var auth = await server.GetAuthorizationAsync(context.Request.Repository ?? repository, "pull,push", context.Aborted);
@@ -424,24 +404,15 @@ public sealed class AuthSecurityTests
     }
 
     /// <summary>An HTTPS registry on the default port, scripted: Basic challenges, uploads handed out at <see cref="UploadLocation"/>.</summary>
-    private sealed class ScriptedRegistry(string host, int port = 443) : HttpMessageHandler
+    private sealed class ScriptedRegistry(string host, int port = 443) : ScriptedRegistryHandler
     {
         public string UploadLocation { get; set; } = string.Empty;
 
-        public List<(string Method, Uri Uri, string? Authorization)> Requests { get; } = [];
-
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        protected override void Answer(HttpRequestMessage request, Uri uri, HttpResponseMessage response)
         {
-            var uri = request.RequestUri!;
-            lock (Requests)
-            {
-                Requests.Add((request.Method.Method, uri, request.Headers.Authorization?.Scheme));
-            }
-
-            var response = new HttpResponseMessage(HttpStatusCode.NotFound) { RequestMessage = request };
             if (uri.Host != host)
             {
-                return Task.FromResult(response);
+                return;
             }
 
             if (request.Headers.Authorization is null && uri.Port == port)
@@ -458,8 +429,6 @@ public sealed class AuthSecurityTests
             {
                 response.StatusCode = HttpStatusCode.Created;
             }
-
-            return Task.FromResult(response);
         }
     }
 }

@@ -8,17 +8,8 @@ namespace MultiArch.Build.Tasks.Tests.Registry;
 /// failure; either way the tag points at the previous index or at a complete new one, and the error says which.
 /// </summary>
 [TestClass]
-public sealed class ConsistencyTests
+public sealed class ConsistencyTests : RegistryTestBase
 {
-    private readonly TestResources _resources = new();
-
-    public TestContext TestContext { get; set; } = null!;
-
-    private CancellationToken Cancel => TestContext.CancellationToken;
-
-    [TestCleanup]
-    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
-
     [TestMethod]
     public async Task TamperedBlobDuringAStreamedCopy_IsMULTIARCH2005_NothingIsStored_TheTagStays()
     {
@@ -75,8 +66,7 @@ public sealed class ConsistencyTests
     private async Task<(RegistryServer Server, FaultProxy Proxy, string Repository, TestImage Previous, TestImage Image)> SeedAsync(string name)
     {
         var server = await TestRegistries.Open;
-        var proxy = await FaultProxy.StartAsync(server, Cancel);
-        _resources.Add(proxy);
+        var proxy = await ProxyAsync(server);
         var repository = TestNames.Repository(name);
         var previous = TestImages.Image(TestImages.LinuxArm64, name + "-previous");
         var image = TestImages.Image(TestImages.LinuxAmd64, name);

@@ -11,17 +11,8 @@ namespace MultiArch.Build.Tasks.Tests.Registry;
 /// idempotency, dry runs and coded failures that leave every tag where it was.
 /// </summary>
 [TestClass]
-public sealed class PushManifestListTests
+public sealed class PushManifestListTests : RegistryTestBase
 {
-    private readonly TestResources _resources = new();
-
-    public TestContext TestContext { get; set; } = null!;
-
-    private CancellationToken Cancel => TestContext.CancellationToken;
-
-    [TestCleanup]
-    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
-
     // ---------------------------------------------------------------- where the children come from
 
     [TestMethod]
@@ -673,7 +664,7 @@ public sealed class PushManifestListTests
         var previous = TestImages.Image(TestImages.LinuxAmd64, "previous");
         var amd64 = TestImages.Image(TestImages.LinuxAmd64, "unreachable");
         await PushTestKit.SeedAsync(server, Cancel, (repository, "1.0", previous), (repository, "amd64", amd64));
-        var down = "127.0.0.1:" + FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var down = "127.0.0.1:" + RegistryServer.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
         var environment = TestClients.Environment(proxy);
         TestClients.AddInsecure(environment, down);
         var spec = $"""
@@ -771,15 +762,7 @@ public sealed class PushManifestListTests
     private async Task<(RegistryServer Server, FaultProxy Proxy)> StartAsync(RegistryMode mode)
     {
         var server = await TestRegistries.Get(mode);
-        var proxy = await FaultProxy.StartAsync(server, Cancel);
-        _resources.Add(proxy);
+        var proxy = await ProxyAsync(server);
         return (server, proxy);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

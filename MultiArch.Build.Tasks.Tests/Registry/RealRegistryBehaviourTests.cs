@@ -16,17 +16,8 @@ namespace MultiArch.Build.Tasks.Tests.Registry;
 /// source bodies that break off or crawl during a cross-registry copy, and a registry that is not running.
 /// </summary>
 [TestClass]
-public sealed class RealRegistryBehaviourTests
+public sealed class RealRegistryBehaviourTests : RegistryTestBase
 {
-    private readonly TestResources _resources = new();
-
-    public TestContext TestContext { get; set; } = null!;
-
-    private CancellationToken Cancel => TestContext.CancellationToken;
-
-    [TestCleanup]
-    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
-
     // ---------------------------------------------------------------- redirects
 
     [TestMethod]
@@ -79,8 +70,7 @@ public sealed class RealRegistryBehaviourTests
     public async Task HttpsManifestRedirectToPlainHttp_IsNotFollowed_EvenToAHostListedInsecure()
     {
         var server = await TestRegistries.Open;
-        var registry = await FaultProxy.StartHttpsAsync(server, Cancel);
-        _resources.Add(registry);
+        var registry = Resources.Add(await FaultProxy.StartHttpsAsync(server, Cancel));
         var plain = await ProxyAsync(server);
         registry.When(r => r.IsManifest, FaultAction.Redirect(r => $"http://{plain.Host}{r.Path}"));
         var environment = TestClients.Environment(server);
@@ -212,10 +202,8 @@ public sealed class RealRegistryBehaviourTests
         // service on 'localhost' (another host name) that needs the credentials for a push.
         var server = await TestRegistries.Token;
         var repository = TestNames.Repository("gitlab-realm");
-        var registry = await FaultProxy.StartHttpsAsync(server, Cancel);
-        _resources.Add(registry);
-        var tokens = await FaultProxy.StartHttpsAsync(new Uri(server.TokenServer!.Realm.GetLeftPart(UriPartial.Authority)), cancellationToken: Cancel);
-        _resources.Add(tokens);
+        var registry = Resources.Add(await FaultProxy.StartHttpsAsync(server, Cancel));
+        var tokens = Resources.Add(await FaultProxy.StartHttpsAsync(new Uri(server.TokenServer!.Realm.GetLeftPart(UriPartial.Authority)), cancellationToken: Cancel));
         registry.RealmRewrite = _ => $"https://localhost:{tokens.Port}/token";
         var environment = TestClients.Environment(server);
         environment.Remove("DOTNET_CONTAINER_INSECURE_REGISTRIES");
@@ -249,10 +237,8 @@ public sealed class RealRegistryBehaviourTests
         var repository = TestNames.Repository("hub");
         var image = TestImages.Image(TestImages.LinuxAmd64, "hub");
         await PushTestKit.SeedAsync(server, Cancel, (repository, "1", image));
-        var hub = await FaultProxy.StartHttpsAsync(server, ["registry-1.docker.io"], Cancel);
-        _resources.Add(hub);
-        var auth = await FaultProxy.StartHttpsAsync(new Uri(server.TokenServer!.Realm.GetLeftPart(UriPartial.Authority)), dnsNames: ["auth.docker.io"], cancellationToken: Cancel);
-        _resources.Add(auth);
+        var hub = Resources.Add(await FaultProxy.StartHttpsAsync(server, ["registry-1.docker.io"], Cancel));
+        var auth = Resources.Add(await FaultProxy.StartHttpsAsync(new Uri(server.TokenServer!.Realm.GetLeftPart(UriPartial.Authority)), dnsNames: ["auth.docker.io"], cancellationToken: Cancel));
         hub.RealmRewrite = _ => "https://auth.docker.io/token";
         var environment = TestClients.Environment(server);
         environment.Remove("DOTNET_CONTAINER_INSECURE_REGISTRIES");
@@ -326,6 +312,46 @@ public sealed class RealRegistryBehaviourTests
             Assert.AreEqual("MULTIARCH1012", ex.Code, ex.Message);
             StringAssert.Contains(ex.Message, "loopback or private");
         }
+    }
+
+    [TestMethod]
+    public async Task GhcrStyleScopedTokens_ATokenForOneRepositoryIsRefusedOnAnother_AndACrossRepositoryPushAsksForBoth()
+    {
+        // GHCR: every token names the repositories and actions it was issued for, and a repository refuses a token
+        // issued for another one. A push from another repository mounts with a token for pull on the source and
+        // pull,push on the target, asked for together; asked for the target alone, every mount would be refused.
+        var server = await TestRegistries.Token;
+        var repository = TestNames.Repository("ghcr");
+        var (source, target) = (repository + "/source", repository + "/app");
+        var image = TestImages.Image(TestImages.LinuxAmd64, "ghcr");
+        await PushTestKit.SeedAsync(server, Cancel, (source, "1", image));
+        using (var http = server.CreateHttpClient())
+        {
+            var sourceToken = await server.GetAuthorizationAsync(source, "pull", Cancel);
+            foreach (var (name, expected) in new[] { (source, HttpStatusCode.OK), (target, HttpStatusCode.Unauthorized) })
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, $"v2/{name}/tags/list") { Headers = { Authorization = sourceToken } };
+                using var response = await http.SendAsync(request, Cancel);
+                Assert.AreEqual(expected, response.StatusCode, $"the token for {source} on {name}");
+            }
+        }
+
+        var proxy = await ProxyAsync(server);
+        var spec = $"""
+            image: {proxy.Reference(target, "1.0")}
+            manifests:
+              - image: {proxy.Reference(source, "1")}
+            """;
+
+        var result = await PushTestKit.PushAsync(TestClients.Environment(proxy), PushTestKit.FromSpec(spec), new RecordingLog(), Cancel);
+
+        Assert.AreEqual(image.Digest, result.Images.Single().Digest);
+        var mounts = proxy.ExchangesFor(r => r.IsMount);
+        Assert.HasCount(image.Blobs.Count(), mounts, proxy.Transcript());
+        Assert.IsTrue(mounts.All(m => m.Status == 201), "every mount taken at the first try: " + proxy.Transcript());
+        var mountToken = server.TokenServer!.RequestsFor(target).Where(r => r.Status == 200 && r.Scopes.Contains($"repository:{source}:pull")).ToList();
+        Assert.IsTrue(mountToken.Any(r => r.Scopes.Contains($"repository:{target}:pull,push")), "one token for both: " + string.Join("\n", server.TokenServer.RequestsFor(target).Select(r => string.Join(' ', r.Scopes))));
+        Assert.AreEqual(result.Index.Digest.ToString(), await RegistryContent.ResolveAsync(server, target, "1.0", Cancel));
     }
 
     // ---------------------------------------------------------------- refusals that say what was refused
@@ -435,7 +461,7 @@ public sealed class RealRegistryBehaviourTests
     [TestMethod]
     public async Task ConnectionRefusedOnTheFirstRequest_IsMULTIARCH1023AtOnce_NamingHostAndPort()
     {
-        var port = FreePort();
+        var port = RegistryServer.FreePort();
         var environment = new Dictionary<string, string?> { ["DOTNET_CONTAINER_INSECURE_REGISTRIES"] = $"127.0.0.1:{port}" };
         using var client = new RegistryClient(RegistrySettings.FromEnvironment(TestClients.Lookup(environment), NullBuildLog.Instance));
 
@@ -467,13 +493,6 @@ public sealed class RealRegistryBehaviourTests
 
     // ---------------------------------------------------------------- helpers
 
-    private async Task<FaultProxy> ProxyAsync(RegistryServer server)
-    {
-        var proxy = await FaultProxy.StartAsync(server, Cancel);
-        _resources.Add(proxy);
-        return proxy;
-    }
-
     private string _repository = string.Empty;
 
     /// <summary>Two proxies in front of the open registry (the source and the target of a copy) and a random blob in the source.</summary>
@@ -501,31 +520,15 @@ public sealed class RealRegistryBehaviourTests
         return environment;
     }
 
-    private static int FreePort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
-    }
-
     /// <summary>
     /// A public HTTPS registry, scripted: every registry request without a token is challenged with a Bearer
     /// <paramref name="realm"/>; the token service (whatever host it names) grants a token, with or without credentials;
     /// a request with a token is answered 401 unless it came from credentials (a private repository).
     /// </summary>
-    private sealed class ScriptedTokenRegistry(string host, string realm) : HttpMessageHandler
+    private sealed class ScriptedTokenRegistry(string host, string realm) : ScriptedRegistryHandler
     {
-        public List<(string Method, Uri Uri, string? Authorization)> Requests { get; } = [];
-
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        protected override void Answer(HttpRequestMessage request, Uri uri, HttpResponseMessage response)
         {
-            var uri = request.RequestUri!;
-            lock (Requests)
-            {
-                Requests.Add((request.Method.Method, uri, request.Headers.Authorization?.Scheme));
-            }
-
-            var response = new HttpResponseMessage(HttpStatusCode.NotFound) { RequestMessage = request };
             if (uri.AbsolutePath == "/token")
             {
                 var token = request.Headers.Authorization is null ? "anonymous" : "user";
@@ -544,8 +547,6 @@ public sealed class RealRegistryBehaviourTests
                 response.Content = new ByteArrayContent(manifest.Manifest);
                 response.Content.Headers.ContentType = new MediaTypeHeaderValue(manifest.MediaType);
             }
-
-            return Task.FromResult(response);
         }
     }
 }

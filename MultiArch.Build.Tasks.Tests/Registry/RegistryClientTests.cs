@@ -186,7 +186,7 @@ public sealed class RegistryClientTests
     [TestMethod]
     public async Task RegistryDownIsACodedErrorAtOnce()
     {
-        var port = FreePort();
+        var port = RegistryServer.FreePort();
         var host = $"127.0.0.1:{port}";
         var environment = new Dictionary<string, string?> { ["DOTNET_CONTAINER_INSECURE_REGISTRIES"] = host };
         var settings = RegistrySettings.FromEnvironment(TestClients.Lookup(environment), NullBuildLog.Instance) with { RetryBaseDelay = TimeSpan.FromMilliseconds(1) };
@@ -254,12 +254,5 @@ public sealed class RegistryClientTests
         // One 401, one token, the index, each child. No TLS probe: a loopback registry listed as insecure is spoken to in
         // plain HTTP from the first request.
         Assert.AreEqual(1 + 1 + 1 + root.Manifests.Length, client.RequestCount);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -23,7 +23,7 @@ namespace MultiArch.Build.Tasks.Tests.Registry;
 /// shorter). Every request is delayed by <see cref="Latency"/>.
 /// </remarks>
 [TestClass]
-public sealed class RequestCountTests
+public sealed class RequestCountTests : RegistryTestBase
 {
     /// <summary>Long against the client's own work between two requests, short enough to keep the class fast.</summary>
     private static readonly TimeSpan Latency = TimeSpan.FromMilliseconds(75);
@@ -32,15 +32,6 @@ public sealed class RequestCountTests
     [
         .. new[] { "linux/amd64", "linux/arm64/v8", "linux/arm/v7", "linux/arm/v6", "linux/386", "linux/ppc64le", "linux/s390x", "linux/riscv64", "linux/mips64le", "linux/loong64" }.Select(Platform.Parse),
     ];
-
-    private readonly TestResources _resources = new();
-
-    public TestContext TestContext { get; set; } = null!;
-
-    private CancellationToken Cancel => TestContext.CancellationToken;
-
-    [TestCleanup]
-    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
 
     // ---------------------------------------------------------------- the measure itself
 
@@ -314,7 +305,7 @@ public sealed class RequestCountTests
         var server = await TestRegistries.Get(mode);
         var proxy = await FaultProxy.StartAsync(server, Cancel);
         proxy.When(_ => true, FaultAction.Delay(latency ?? Latency), name: "latency");
-        _resources.Add(proxy);
+        Resources.Add(proxy);
         return (server, proxy);
     }
 

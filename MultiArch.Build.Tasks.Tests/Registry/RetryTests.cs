@@ -13,17 +13,11 @@ namespace MultiArch.Build.Tasks.Tests.Registry;
 /// PUT whose answer was lost read back. Every fault comes from a <see cref="FaultProxy"/> in front of a real registry.
 /// </summary>
 [TestClass]
-public sealed class RetryTests
+public sealed class RetryTests : RegistryTestBase
 {
     private static RegistryServer s_server = null!;
     private static string s_repository = null!;
     private static TestImage s_image = null!;
-
-    private readonly TestResources _resources = new();
-
-    public TestContext TestContext { get; set; } = null!;
-
-    private CancellationToken Cancel => TestContext.CancellationToken;
 
     [ClassInitialize]
     public static async Task InitializeAsync(TestContext context)
@@ -33,9 +27,6 @@ public sealed class RetryTests
         s_image = TestImages.Image(TestImages.LinuxAmd64, "retry");
         await SkopeoPusher.PushAsync(s_server, s_repository, "1", s_image, context.CancellationToken);
     }
-
-    [TestCleanup]
-    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
 
     // ---------------------------------------------------------------- five survived, the sixth fails
 
@@ -262,7 +253,7 @@ public sealed class RetryTests
         await SkopeoPusher.PushAsync(server, repository, "1", s_image, Cancel);
         var proxy = await StartAsync(server);
         var tokens = await ReliabilityKit.ProxyTokenServiceAsync(proxy, cancellationToken: Cancel);
-        _resources.Add(tokens);
+        Resources.Add(tokens);
         tokens.When(_ => true, FaultAction.RegistryError(503, "UNAVAILABLE", "injected"), times: 3);
         tokens.When(_ => true, FaultAction.Reset, times: 2);
 
@@ -288,7 +279,7 @@ public sealed class RetryTests
         var server = await TestRegistries.Token;
         var proxy = await StartAsync(server);
         var tokens = await ReliabilityKit.ProxyTokenServiceAsync(proxy, cancellationToken: Cancel);
-        _resources.Add(tokens);
+        Resources.Add(tokens);
         tokens.When(_ => true, FaultAction.HugeBody(200, endless ? long.MaxValue : 65 * 1024, chunked: endless, "application/json"));
         using var client = ReliabilityKit.Client(proxy);
 
@@ -377,12 +368,7 @@ public sealed class RetryTests
         }
     }
 
-    private async Task<FaultProxy> StartAsync(RegistryServer? server = null)
-    {
-        var proxy = await FaultProxy.StartAsync(server ?? s_server, Cancel);
-        _resources.Add(proxy);
-        return proxy;
-    }
+    private Task<FaultProxy> StartAsync(RegistryServer? server = null) => ProxyAsync(server ?? s_server);
 
     private async Task WaitForAsync(Func<bool> condition)
     {

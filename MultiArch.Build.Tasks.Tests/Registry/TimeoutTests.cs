@@ -10,17 +10,11 @@ namespace MultiArch.Build.Tasks.Tests.Registry;
 /// <c>Tasks.TimeoutAndCancellationTaskTests</c>.)
 /// </summary>
 [TestClass]
-public sealed class TimeoutTests
+public sealed class TimeoutTests : RegistryTestBase
 {
     private static RegistryServer s_server = null!;
     private static string s_repository = null!;
     private static TestImage s_image = null!;
-
-    private readonly TestResources _resources = new();
-
-    public TestContext TestContext { get; set; } = null!;
-
-    private CancellationToken Cancel => TestContext.CancellationToken;
 
     [ClassInitialize]
     public static async Task InitializeAsync(TestContext context)
@@ -30,9 +24,6 @@ public sealed class TimeoutTests
         s_image = TestImages.Image(TestImages.LinuxAmd64, "timeout");
         await SkopeoPusher.PushAsync(s_server, s_repository, "1", s_image, context.CancellationToken);
     }
-
-    [TestCleanup]
-    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
 
     [TestMethod]
     public async Task ResponseHeadersThatNeverCome_AreMULTIARCH1008_AfterTheConfiguredTimeOnEachAttempt()
@@ -86,10 +77,5 @@ public sealed class TimeoutTests
         Assert.IsLessThan(TimeSpan.FromSeconds(60), elapsed, "not the 2 minutes of the delay");
     }
 
-    private async Task<FaultProxy> StartAsync()
-    {
-        var proxy = await FaultProxy.StartAsync(s_server, Cancel);
-        _resources.Add(proxy);
-        return proxy;
-    }
+    private Task<FaultProxy> StartAsync() => ProxyAsync(s_server);
 }

@@ -13,17 +13,8 @@ namespace MultiArch.Build.Tasks.Tests.Tasks;
 /// how counts read.
 /// </summary>
 [TestClass]
-public sealed class EarlyChecksTaskTests
+public sealed class EarlyChecksTaskTests : RegistryTestBase
 {
-    private readonly TestResources _resources = new();
-
-    public TestContext TestContext { get; set; } = null!;
-
-    private CancellationToken Cancel => TestContext.CancellationToken;
-
-    [TestCleanup]
-    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
-
     // ---------------------------------------------------------------- output files
 
     /// <summary>A path the task could not write at the end: the device that is always full, a folder, a path under a regular file.</summary>
@@ -139,11 +130,14 @@ public sealed class EarlyChecksTaskTests
     // ---------------------------------------------------------------- the SDK's credentials
 
     [TestMethod]
-    public void OnlyMultiArchCredentials_AreRefusedForThePublish_WithWhatToDo()
+    public async Task OnlyMultiArchCredentials_AreRefusedForThePublish_WithWhatToDo()
     {
+        var proxy = await ProxyAsync(await TestRegistries.Basic);
+
         var (result, engine, _) = Resolve(new Dictionary<string, string?>
         {
             ["HOME"] = TempDirectory(),
+            ["DOTNET_CONTAINER_INSECURE_REGISTRIES"] = proxy.Host,
             ["MULTIARCH_REGISTRY_USERNAME"] = "user",
             ["MULTIARCH_REGISTRY_PASSWORD"] = "secret-value",
         });
@@ -151,9 +145,68 @@ public sealed class EarlyChecksTaskTests
         Assert.IsFalse(result);
         var error = engine.Errors.Single();
         Assert.AreEqual("MULTIARCH4026", error.Code, engine.AllText);
-        StringAssert.Contains(error.Message, "docker login registry.test:5000");
+        StringAssert.Contains(error.Message, "docker login " + proxy.Host);
         StringAssert.Contains(error.Message, "DOTNET_CONTAINER_REGISTRY_UNAME");
         Assert.DoesNotContain("secret-value", engine.AllText);
+        Assert.IsTrue(proxy.Exchanges.All(e => e.Method == "GET" && e.Request.Path == "/v2/"), "only the version check was asked: " + proxy.Transcript());
+        Assert.AreEqual(401, proxy.Exchanges[0].Status, proxy.Transcript());
+    }
+
+    /// <summary>
+    /// MULTIARCH_REGISTRY_* meant for another registry (a source, the base image's) while the target takes anonymous
+    /// pushes: one <c>GET /v2/</c> answered without a challenge, and the publish goes on.
+    /// </summary>
+    [TestMethod]
+    public async Task OnlyMultiArchCredentials_ForARegistryThatAsksForNoLogin_Pass_AfterOneVersionCheck()
+    {
+        var proxy = await StartProxyAsync();
+
+        var (result, engine, task) = Resolve(new Dictionary<string, string?>
+        {
+            ["HOME"] = TempDirectory(),
+            ["DOTNET_CONTAINER_INSECURE_REGISTRIES"] = proxy.Host,
+            ["MULTIARCH_REGISTRY_USERNAME"] = "user",
+            ["MULTIARCH_REGISTRY_PASSWORD"] = "p",
+        });
+
+        Assert.IsTrue(result, engine.AllText);
+        Assert.HasCount(2, task.Builds);
+        StringAssert.Contains(engine.AllText, proxy.Host + " asks for no login");
+        Assert.AreEqual("GET /v2/ -> 200", string.Join(", ", proxy.Exchanges.Select(e => $"{e.Method} {e.Request.Path} -> {e.Status}")));
+    }
+
+    [TestMethod]
+    public async Task SdkCredentials_OfItsOwn_AskTheRegistryNothing()
+    {
+        var proxy = await ProxyAsync(await TestRegistries.Basic);
+
+        var (result, engine, _) = Resolve(new Dictionary<string, string?>
+        {
+            ["HOME"] = TempDirectory(),
+            ["DOTNET_CONTAINER_INSECURE_REGISTRIES"] = proxy.Host,
+            ["MULTIARCH_REGISTRY_USERNAME"] = "user",
+            ["MULTIARCH_REGISTRY_PASSWORD"] = "p",
+            ["DOTNET_CONTAINER_REGISTRY_UNAME"] = "user",
+            ["DOTNET_CONTAINER_REGISTRY_PWORD"] = "p",
+        });
+
+        Assert.IsTrue(result, engine.AllText);
+        Assert.IsEmpty(proxy.Exchanges, proxy.Transcript());
+    }
+
+    [TestMethod]
+    public void OnlyMultiArchCredentials_ForARegistryThatCannotBeAsked_AreRefused()
+    {
+        var (result, engine, _) = Resolve(new Dictionary<string, string?>
+        {
+            ["HOME"] = TempDirectory(),
+            ["DOTNET_CONTAINER_INSECURE_REGISTRIES"] = "127.0.0.1:" + RegistryServer.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["MULTIARCH_REGISTRY_USERNAME"] = "user",
+            ["MULTIARCH_REGISTRY_PASSWORD"] = "p",
+        });
+
+        Assert.IsFalse(result);
+        Assert.AreEqual("MULTIARCH4026", engine.Errors.Single().Code, engine.AllText);
     }
 
     [TestMethod]
@@ -200,13 +253,21 @@ public sealed class EarlyChecksTaskTests
     }
 
     [TestMethod]
-    public void AnAuthFileForAnotherRegistry_DoesNotCount()
+    public async Task AnAuthFileForAnotherRegistry_DoesNotCount()
     {
         var home = TempDirectory();
         Directory.CreateDirectory(Path.Combine(home, ".docker"));
         File.WriteAllText(Path.Combine(home, ".docker", "config.json"), "{\"auths\":{\"other.test\":{\"auth\":\"dTpw\"}}}");
 
-        var (result, engine, _) = Resolve(new Dictionary<string, string?> { ["HOME"] = home, ["MULTIARCH_REGISTRY_USERNAME"] = "user", ["MULTIARCH_REGISTRY_PASSWORD"] = "p" });
+        var proxy = await ProxyAsync(await TestRegistries.Basic);
+
+        var (result, engine, _) = Resolve(new Dictionary<string, string?>
+        {
+            ["HOME"] = home,
+            ["DOTNET_CONTAINER_INSECURE_REGISTRIES"] = proxy.Host,
+            ["MULTIARCH_REGISTRY_USERNAME"] = "user",
+            ["MULTIARCH_REGISTRY_PASSWORD"] = "p",
+        });
 
         Assert.IsFalse(result);
         Assert.AreEqual("MULTIARCH4026", engine.Errors.Single().Code, engine.AllText);
@@ -328,18 +389,13 @@ public sealed class EarlyChecksTaskTests
         return (result, engine, task);
     }
 
-    private async Task<FaultProxy> StartProxyAsync()
-    {
-        var proxy = await FaultProxy.StartAsync(await TestRegistries.Open, Cancel);
-        _resources.Add(proxy);
-        return proxy;
-    }
+    private async Task<FaultProxy> StartProxyAsync() => await ProxyAsync(await TestRegistries.Open);
 
     private string TempDirectory()
     {
         var directory = Path.Combine(Path.GetTempPath(), "multiarch-tests", "early-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(directory);
-        _resources.AddDirectory(directory);
+        Resources.AddDirectory(directory);
         return directory;
     }
 }

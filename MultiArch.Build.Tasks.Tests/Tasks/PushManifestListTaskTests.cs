@@ -15,17 +15,8 @@ namespace MultiArch.Build.Tasks.Tests.Tasks;
 /// summary line, bad inputs that push nothing, and manifest-tool's own examples pinned by golden files.
 /// </summary>
 [TestClass]
-public sealed class PushManifestListTaskTests
+public sealed class PushManifestListTaskTests : RegistryTestBase
 {
-    private readonly TestResources _resources = new();
-
-    public TestContext TestContext { get; set; } = null!;
-
-    private CancellationToken Cancel => TestContext.CancellationToken;
-
-    [TestCleanup]
-    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
-
     // ---------------------------------------------------------------- the three inputs
 
     [TestMethod]
@@ -432,8 +423,7 @@ public sealed class PushManifestListTaskTests
     private async Task<(RegistryServer Server, FaultProxy Proxy)> StartAsync(RegistryMode mode = RegistryMode.Open)
     {
         var server = await TestRegistries.Get(mode);
-        var proxy = await FaultProxy.StartAsync(server, Cancel);
-        _resources.Add(proxy);
+        var proxy = await ProxyAsync(server);
         return (server, proxy);
     }
 
@@ -502,7 +492,7 @@ public sealed class PushManifestListTaskTests
     {
         var directory = Path.Combine(Path.GetTempPath(), "multiarch-tests", "task-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(directory);
-        _resources.AddDirectory(directory);
+        Resources.AddDirectory(directory);
         return directory;
     }
 

@@ -16,18 +16,9 @@ namespace MultiArch.Build.Tasks.Tests.Tasks;
 /// the registry holds afterwards is read independently of the product's client.
 /// </summary>
 [TestClass]
-public sealed class TestContainerRegistryTaskTests
+public sealed class TestContainerRegistryTaskTests : RegistryTestBase
 {
     private static readonly string[] s_allNames = [.. RegistryCapabilities.All.Select(c => c.Name)];
-
-    private readonly TestResources _resources = new();
-
-    public TestContext TestContext { get; set; } = null!;
-
-    private CancellationToken Cancel => TestContext.CancellationToken;
-
-    [TestCleanup]
-    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
 
     // ---------------------------------------------------------------- plain registries
 
@@ -379,8 +370,7 @@ public sealed class TestContainerRegistryTaskTests
     private async Task<(RegistryServer Server, FaultProxy Proxy)> StartProxyAsync()
     {
         var server = await TestRegistries.Open;
-        var proxy = await FaultProxy.StartAsync(server, Cancel);
-        _resources.Add(proxy);
+        var proxy = await ProxyAsync(server);
         return (server, proxy);
     }
 
@@ -388,7 +378,7 @@ public sealed class TestContainerRegistryTaskTests
     {
         var directory = Path.Combine(Path.GetTempPath(), "multiarch-tests", "regtest-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(directory);
-        _resources.AddDirectory(directory);
+        Resources.AddDirectory(directory);
         var reportPath = Path.Combine(directory, "report", "registry-test.json");
         var engine = new FakeBuildEngine();
         var task = new TestContainerRegistry

@@ -12,18 +12,9 @@ namespace MultiArch.Build.Tasks.Tests.Tasks;
 /// stopped within 5 s with one coded error, the target tag where it was.
 /// </summary>
 [TestClass]
-public sealed class TimeoutAndCancellationTaskTests
+public sealed class TimeoutAndCancellationTaskTests : RegistryTestBase
 {
     private static readonly TimeSpan CancelWithin = TimeSpan.FromSeconds(5);
-
-    private readonly TestResources _resources = new();
-
-    public TestContext TestContext { get; set; } = null!;
-
-    private CancellationToken Cancel => TestContext.CancellationToken;
-
-    [TestCleanup]
-    public Task CleanupAsync() => _resources.CleanupAsync(TestContext);
 
     [TestMethod]
     public async Task RegistryTimeout_ResponseHeadersThatNeverCome_MULTIARCH1008()
@@ -103,8 +94,7 @@ public sealed class TimeoutAndCancellationTaskTests
     public async Task Cancel_WhileACredentialHelperHangs_StopsWithin5s_AndKillsIt()
     {
         var server = await TestRegistries.Basic;
-        var proxy = await FaultProxy.StartAsync(server, Cancel);
-        _resources.Add(proxy);
+        var proxy = await ProxyAsync(server);
         var repository = TestNames.Repository("task-cancel-helper");
         await SkopeoPusher.PushAsync(server, repository, "1", TestImages.Image(TestImages.LinuxAmd64, "helper"), Cancel);
         using var helpers = new CredentialHelpers();
@@ -169,8 +159,7 @@ public sealed class TimeoutAndCancellationTaskTests
     private async Task<(RegistryServer Server, FaultProxy Proxy, string Repository, TestImage Previous)> SeedAsync(string name)
     {
         var server = await TestRegistries.Open;
-        var proxy = await FaultProxy.StartAsync(server, Cancel);
-        _resources.Add(proxy);
+        var proxy = await ProxyAsync(server);
         var repository = TestNames.Repository(name);
         var previous = TestImages.Image(TestImages.LinuxAmd64, name + "-previous");
         await PushTestKit.SeedAsync(

@@ -55,6 +55,22 @@ public sealed partial class MessageRegistryTests
         }
     }
 
+    /// <summary>The NEXT FREE note names, for every group, the code after the highest one in use.</summary>
+    [TestMethod]
+    public void NextFreeNote_NamesTheCodeAfterTheHighestOfEachGroup()
+    {
+        var resx = Resx;
+        var used = resx.Root!.Elements("data").Select(d => d.Element("value")!.Value)
+            .Where(v => v.StartsWith("MULTIARCH", StringComparison.Ordinal))
+            .Select(v => int.Parse(v[9..13], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        var note = resx.Root.Nodes().OfType<XComment>().Single(c => c.Value.Contains("NEXT FREE:", StringComparison.Ordinal)).Value;
+        var expected = used.GroupBy(code => code / 1000).OrderBy(g => g.Key).Select(g => $"MULTIARCH{g.Max() + 1}");
+
+        var named = TargetCode().Matches(note.Split('(')[0]).Select(m => m.Value);
+
+        Assert.AreEqual(string.Join(", ", expected), string.Join(", ", named), "the NEXT FREE note in Strings.resx: " + note);
+    }
+
     [GeneratedRegex("^MULTIARCH[1-5][0-9]{3}$")]
     private static partial Regex CodePattern();
 

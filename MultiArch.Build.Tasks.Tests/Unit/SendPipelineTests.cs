@@ -103,9 +103,14 @@ public sealed class SendPipelineTests
     // ---------------------------------------------------------------- RedirectHandler
 
     [TestMethod]
-    public async Task Redirect_IsFollowedAsAHopOfItsOwn_KeepingAccept()
+    [DataRow(301)]
+    [DataRow(302)]
+    [DataRow(303)]
+    [DataRow(307)]
+    [DataRow(308)]
+    public async Task Redirect_IsFollowedAsAHopOfItsOwn_KeepingAccept(int status)
     {
-        var inner = new Scripted(_ => Redirect(307, "https://mirror.test/v2/app/manifests/1?sig=a%2Fb"), _ => Answer(200));
+        var inner = new Scripted(_ => Redirect(status, "https://mirror.test/v2/app/manifests/1?sig=a%2Fb"), _ => Answer(200));
         var redirects = new RedirectHandler(inner, r => r.UriFor("https"));
 
         using var response = await redirects.SendAsync(s_get with { FollowRedirects = true }, Cancel);

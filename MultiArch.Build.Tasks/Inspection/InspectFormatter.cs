@@ -11,6 +11,20 @@ namespace MultiArch.Build.Tasks.Inspection;
 /// </summary>
 internal static class InspectFormatter
 {
+    /// <summary>The formats of the task and the command line: <c>text</c>, <c>json</c> and <c>raw</c>.</summary>
+    public static bool IsFormat(string format) => format is "text" or "json" or "raw";
+
+    /// <summary>Whether <paramref name="format"/> shows the children's configs (only <c>json</c>), so they are read.</summary>
+    public static bool ShowsChildConfigs(string format) => format == "json";
+
+    /// <summary><paramref name="result"/> in one of the formats <see cref="IsFormat"/> accepts.</summary>
+    public static string Format(InspectResult result, string format) => format switch
+    {
+        "json" => FormatJson(result),
+        "raw" => Encoding.UTF8.GetString(result.Root.Raw.Span),
+        _ => FormatText(result),
+    };
+
     /// <summary>The <c>schemaVersion</c> of <see cref="FormatJson"/>'s output; raised only for incompatible changes.</summary>
     public const int JsonSchemaVersion = 1;
 
@@ -275,12 +289,7 @@ internal static class InspectFormatter
         json.Property("size", manifest.Config.Size);
         if (config is not null)
         {
-            var platform = config.Platform;
-            OptionalString(json, "os", platform.Os);
-            OptionalString(json, "architecture", platform.Architecture);
-            OptionalString(json, "variant", platform.Variant);
-            OptionalString(json, "os.version", platform.OsVersion);
-            OptionalStrings(json, "os.features", platform.OsFeatures);
+            PlatformFields(json, config.Platform);
             OptionalString(json, "created", config.Created);
             OptionalString(json, "user", config.User);
             OptionalString(json, "workingDir", config.WorkingDir);
@@ -317,13 +326,19 @@ internal static class InspectFormatter
 
         json.Name("platform");
         json.StartObject();
+        PlatformFields(json, platform);
+        OptionalStrings(json, "features", platform.Features);
+        json.EndObject();
+    }
+
+    /// <summary>The platform's fields as an image config and an index entry both name them.</summary>
+    private static void PlatformFields(GoJsonWriter json, Platform platform)
+    {
         OptionalString(json, "os", platform.Os);
         OptionalString(json, "architecture", platform.Architecture);
         OptionalString(json, "variant", platform.Variant);
         OptionalString(json, "os.version", platform.OsVersion);
         OptionalStrings(json, "os.features", platform.OsFeatures);
-        OptionalStrings(json, "features", platform.Features);
-        json.EndObject();
     }
 
     private static void OptionalString(GoJsonWriter json, string name, string? value)

@@ -13,17 +13,20 @@ namespace MultiArch.Build.Tasks.Registry;
 internal sealed class RegistryClient : IDisposable
 {
     private readonly RegistryWire _wire;
+    private readonly RegistrySettings _settings;
+    private readonly IRegistrySender _send;
 
     public RegistryClient(RegistrySettings settings)
     {
+        _settings = settings;
         _wire = new RegistryWire(settings);
         var tokens = new TokenService(settings, _wire);
         var errors = new RegistryErrors(settings, tokens);
-        IRegistrySender send = new RedirectHandler(
+        _send = new RedirectHandler(
             new RetryHandler(settings, new SchemeHandler(settings, new AuthHandler(settings, tokens, _wire, _wire.UriOf)), _wire.UriOf),
             _wire.UriOf);
-        Manifests = new ManifestClient(settings, send, errors, _wire.UriOf);
-        Blobs = new BlobClient(settings, send, errors, _wire.UriOf);
+        Manifests = new ManifestClient(settings, _send, errors, _wire.UriOf);
+        Blobs = new BlobClient(settings, _send, errors, _wire.UriOf);
     }
 
     public ManifestClient Manifests { get; }
@@ -34,6 +37,16 @@ internal sealed class RegistryClient : IDisposable
     public int RequestCount => _wire.RequestCount;
 
     public void Dispose() => _wire.Dispose();
+
+    /// <summary>
+    /// Whether <paramref name="registry"/> asks for a login: one <c>GET /v2/</c> (the version check <c>docker login</c>
+    /// sends). False only when it is answered with success and no challenge (Basic or Bearer) on the way.
+    /// </summary>
+    public async Task<bool> AsksForLoginAsync(string registry, CancellationToken cancellationToken)
+    {
+        using var response = await _send.SendAsync(new RegistryRequest(registry, HttpMethod.Get, "/v2/"), cancellationToken);
+        return !response.IsSuccessStatusCode || _settings.State.GetChallenge(registry) is not null;
+    }
 
     // ---------------------------------------------------------------- manifests (see ManifestClient)
 

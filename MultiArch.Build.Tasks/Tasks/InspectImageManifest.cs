@@ -1,4 +1,3 @@
-using System.Text;
 using Microsoft.Build.Framework;
 using Microsoft.Build.Utilities;
 using Task = System.Threading.Tasks.Task;
@@ -46,7 +45,7 @@ public sealed class InspectImageManifest : MultiArchTask
     private protected override async Task ExecuteAsync(CancellationToken cancellationToken)
     {
         var format = string.IsNullOrWhiteSpace(Format) ? "text" : Format.Trim().ToLowerInvariant();
-        if (format is not ("text" or "json" or "raw"))
+        if (!InspectFormatter.IsFormat(format))
         {
             throw MultiArchException.Create(MessageId.UnknownInspectFormat, Format);
         }
@@ -61,14 +60,9 @@ public sealed class InspectImageManifest : MultiArchTask
         var required = PushRequestBuilder.SplitList(RequiredPlatforms).Select(Platform.Parse).ToList();
         OutputFiles.CheckWritable(OutputFile, "ContainerInspectOutputFile");
         using var client = new RegistryClient(CreateSettings());
-        var result = await new ImageInspector(client).InspectAsync(Image.Trim(), includeChildConfigs: format == "json", cancellationToken);
+        var result = await new ImageInspector(client).InspectAsync(Image.Trim(), includeChildConfigs: InspectFormatter.ShowsChildConfigs(format), cancellationToken);
 
-        var output = format switch
-        {
-            "json" => InspectFormatter.FormatJson(result),
-            "raw" => Encoding.UTF8.GetString(result.Root.Raw.Span),
-            _ => InspectFormatter.FormatText(result),
-        };
+        var output = InspectFormatter.Format(result, format);
         Log.LogMessage(MessageImportance.High, output.TrimEnd('\n'));
         Output = output.TrimEnd('\n');
         if (format == "raw" && string.IsNullOrEmpty(OutputFile))
@@ -78,20 +72,9 @@ public sealed class InspectImageManifest : MultiArchTask
         }
         if (!string.IsNullOrEmpty(OutputFile))
         {
-            var directory = Path.GetDirectoryName(Path.GetFullPath(OutputFile));
-            if (!string.IsNullOrEmpty(directory))
-            {
-                Directory.CreateDirectory(directory);
-            }
-
-            if (format == "raw")
-            {
-                await File.WriteAllBytesAsync(OutputFile, result.Root.Raw.ToArray(), cancellationToken);
-            }
-            else
-            {
-                await File.WriteAllTextAsync(OutputFile, output, cancellationToken);
-            }
+            await (format == "raw"
+                ? OutputFiles.WriteAsync(OutputFile, result.Root.Raw.ToArray(), cancellationToken)
+                : OutputFiles.WriteAsync(OutputFile, output, cancellationToken));
         }
 
         Digest = result.Root.Digest.ToString();

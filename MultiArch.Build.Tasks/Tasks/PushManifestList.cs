@@ -97,13 +97,7 @@ public sealed class PushManifestList : MultiArchTask
         })];
         if (!string.IsNullOrEmpty(DigestFile) && !DryRun)
         {
-            var directory = Path.GetDirectoryName(Path.GetFullPath(DigestFile));
-            if (!string.IsNullOrEmpty(directory))
-            {
-                Directory.CreateDirectory(directory);
-            }
-
-            await File.WriteAllTextAsync(DigestFile, Digest, cancellationToken);
+            await OutputFiles.WriteAsync(DigestFile, Digest, cancellationToken);
         }
 
         LogRequestSummary(client);

@@ -95,7 +95,8 @@ public sealed class ResolveContainerPlatforms : MultiArchTask
         }
 
         OutputFiles.CheckWritable(DigestFile, "ContainerManifestDigestFile");
-        if (CheckSdkCredentials && !string.IsNullOrEmpty(Environment("MULTIARCH_REGISTRY_USERNAME")) && !SdkCredentialSources.HasAny(parsed.Registry, Environment))
+        if (CheckSdkCredentials && !string.IsNullOrEmpty(Environment("MULTIARCH_REGISTRY_USERNAME")) && !SdkCredentialSources.HasAny(parsed.Registry, Environment) &&
+            await AsksForLoginAsync(parsed.Registry, cancellationToken))
         {
             throw MultiArchException.Create(MessageId.SdkHasNoCredentials, parsed.Registry);
         }
@@ -104,6 +105,31 @@ public sealed class ResolveContainerPlatforms : MultiArchTask
         if (!string.IsNullOrWhiteSpace(BaseImage) && built.Count > 0)
         {
             await CheckBaseImageAsync(BaseImage.Trim(), built, cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Whether the SDK's pushes would need credentials at all: MULTIARCH_REGISTRY_* may be meant for another registry
+    /// (a source, the base image's) while the target takes anonymous pushes. One <c>GET /v2/</c>, asked only when the
+    /// SDK has no credentials of its own; a registry that cannot be asked counts as one that wants a login.
+    /// </summary>
+    private async Task<bool> AsksForLoginAsync(string registry, CancellationToken cancellationToken)
+    {
+        using var client = new RegistryClient(CreateSettings());
+        try
+        {
+            if (await client.AsksForLoginAsync(registry, cancellationToken))
+            {
+                return true;
+            }
+
+            Log.LogMessage(MessageImportance.Normal, $"MultiArch: {registry} asks for no login, so the SDK's per-platform pushes need no credentials of their own.");
+            return false;
+        }
+        catch (MultiArchException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            Log.LogMessage(MessageImportance.Low, $"MultiArch: could not ask {registry} whether it wants a login ({ex.Code}: {ex.Message}).");
+            return true;
         }
     }
 

@@ -59,13 +59,7 @@ public sealed class TestContainerRegistry : MultiArchTask
         Log.LogMessage(MessageImportance.High, report.FormatTable());
         if (!string.IsNullOrEmpty(ReportFile))
         {
-            var directory = Path.GetDirectoryName(Path.GetFullPath(ReportFile));
-            if (!string.IsNullOrEmpty(directory))
-            {
-                Directory.CreateDirectory(directory);
-            }
-
-            await File.WriteAllBytesAsync(ReportFile, report.ToJson(), cancellationToken);
+            await OutputFiles.WriteAsync(ReportFile, report.ToJson(), cancellationToken);
         }
 
         Capabilities = [.. report.Capabilities.Select(c =>
