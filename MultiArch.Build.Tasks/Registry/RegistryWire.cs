@@ -63,6 +63,11 @@ internal sealed class RegistryWire : IRegistrySender, IDisposable
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         await _inFlight.WaitAsync(cancellationToken);
         var body = message.Content as StreamingBody;
+
+        // HTTP/2 where the registry offers it in the TLS handshake (ALPN): the requests side by side share one connection
+        // and one handshake instead of one each. Plain HTTP, and a registry that offers only HTTP/1.1, keep HTTP/1.1.
+        message.Version = HttpVersion.Version20;
+        message.VersionPolicy = HttpVersionPolicy.RequestVersionOrLower;
         try
         {
             timeout.CancelAfter(_settings.RequestTimeout);
@@ -112,6 +117,10 @@ internal sealed class RegistryWire : IRegistrySender, IDisposable
         UseProxy = true,
         AutomaticDecompression = DecompressionMethods.None,
         MaxConnectionsPerServer = Math.Max(2, settings.MaxConcurrency),
+
+        // A registry that allows fewer HTTP/2 streams per connection than our parallelism gets a second connection
+        // rather than a queue (which would add a round trip).
+        EnableMultipleHttp2Connections = true,
         PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
 
         // No trace-context headers to registries (they would carry the build's activity ids), and no diagnostics handler
