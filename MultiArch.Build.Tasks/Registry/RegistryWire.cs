@@ -63,11 +63,7 @@ internal sealed class RegistryWire : IRegistrySender, IDisposable
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         await _inFlight.WaitAsync(cancellationToken);
         var body = message.Content as StreamingBody;
-
-        // HTTP/2 where the registry offers it in the TLS handshake (ALPN): the requests side by side share one connection
-        // and one handshake instead of one each. Plain HTTP, and a registry that offers only HTTP/1.1, keep HTTP/1.1.
-        message.Version = HttpVersion.Version20;
-        message.VersionPolicy = HttpVersionPolicy.RequestVersionOrLower;
+        PreferHttp2(message);
         try
         {
             timeout.CancelAfter(_settings.RequestTimeout);
@@ -98,6 +94,19 @@ internal sealed class RegistryWire : IRegistrySender, IDisposable
         finally
         {
             _inFlight.Release();
+        }
+    }
+
+    /// <summary>
+    /// Over TLS, HTTP/2 where the registry offers it in the handshake (ALPN): the requests side by side share one
+    /// connection and one handshake instead of one each. Plain HTTP, and a registry that offers only HTTP/1.1, keep HTTP/1.1.
+    /// </summary>
+    public static void PreferHttp2(HttpRequestMessage message)
+    {
+        if (message.RequestUri?.Scheme == Uri.UriSchemeHttps)
+        {
+            message.Version = HttpVersion.Version20;
+            message.VersionPolicy = HttpVersionPolicy.RequestVersionOrLower;
         }
     }
 
