@@ -108,11 +108,8 @@ internal sealed class LoopbackSchemeHandler : DelegatingHandler
 
     private static HttpRequestMessage WithScheme(HttpRequestMessage request, string scheme)
     {
-        var copy = new HttpRequestMessage(request.Method, new UriBuilder(request.RequestUri!) { Scheme = scheme, Port = request.RequestUri!.Port }.Uri)
-        {
-            Version = request.Version,
-            VersionPolicy = request.VersionPolicy,
-        };
+        var copy = new HttpRequestMessage(request.Method, new UriBuilder(request.RequestUri!) { Scheme = scheme, Port = request.RequestUri!.Port }.Uri);
+        RegistryWire.PreferHttp2(copy);
         foreach (var (name, values) in request.Headers)
         {
             copy.Headers.TryAddWithoutValidation(name, values);
