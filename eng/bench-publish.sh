@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): PublishMultiArchContainer against the SDK's own multi-RID container publish
 # (RuntimeIdentifiers set, -t:PublishContainer), same project, same two platforms, same local registry, alternating,
-# warm, both with no change and after a source edit. Prints the medians and their ratios.
+# warm, both with no change and after a source edit, and ours again with one compile per platform
+# (ContainerPublishCompileOnce=false). Prints the medians, their ratios and the load average.
 #   eng/bench-publish.sh [runs-per-scenario]   (default 5)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -29,18 +30,21 @@ cat > "$app/Directory.Build.props" <<XML
 XML
 echo "<Project><Import Project=\"$root/build/MultiArch.Build.Tasks.targets\" /></Project>" > "$app/Directory.Build.targets"
 common=(-p:ContainerRegistry="$REGISTRY" -p:ContainerBaseImage="$REGISTRY/base:1.0" -nologo -v:q -tl:off)
+cp -r "$app" "$work/app2"   # the per-platform-compile variant builds its own copy: switching modes recompiles
 dotnet restore "$app" -nologo -v:q >/dev/null
+dotnet restore "$work/app2" -nologo -v:q >/dev/null
 
 ours_publish() { dotnet publish "$app" -t:PublishMultiArchContainer -p:ContainerImageTag=ours "${common[@]}" >/dev/null; }
 ours_build() { dotnet build "$app" -c Release -t:PublishMultiArchContainer -p:ContainerImageTag=oursb "${common[@]}" >/dev/null; }
+ours_percompile() { dotnet build "$work/app2" -c Release -t:PublishMultiArchContainer -p:ContainerPublishCompileOnce=false -p:ContainerImageTag=oursc "${common[@]}" >/dev/null; }
 sdk() { dotnet publish "$app" -t:PublishContainer -p:ContainerImageTag=sdk "${common[@]}" >/dev/null; }
-edit() { echo "// edit $RANDOM$RANDOM" >> "$app/Program.cs"; }
+edit() { echo "// edit $RANDOM$RANDOM" | tee -a "$app/Program.cs" >> "$work/app2/Program.cs"; }
 seconds() { local start end; start=$(date +%s.%N); "$@"; end=$(date +%s.%N); echo "$end - $start" | bc; }
 
 declare -A times
-for variant in ours_publish ours_build sdk; do $variant; done   # warm-up: restore, first compile, base image cached
+for variant in ours_publish ours_build ours_percompile sdk; do $variant; done   # warm-up: restore, first compile, base image cached
 for i in $(seq 1 "$runs"); do
-  for variant in ours_publish ours_build sdk; do
+  for variant in ours_publish ours_build ours_percompile sdk; do
     times[$variant.noop]+="$(seconds $variant) "
     edit
     times[$variant.edit]+="$(seconds $variant) "
@@ -49,11 +53,12 @@ done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 printf '\n%-58s %10s %10s\n' "median of $runs, seconds (2 platforms: linux/amd64, linux/arm64)" "no change" "after edit"
-for variant in sdk ours_publish ours_build; do
+for variant in sdk ours_publish ours_build ours_percompile; do
   case $variant in
     sdk) label="SDK: dotnet publish -t:PublishContainer (RuntimeIdentifiers)";;
     ours_publish) label="ours: dotnet publish -t:PublishMultiArchContainer";;
     ours_build) label="ours: dotnet build -c Release -t:PublishMultiArchContainer";;
+    ours_percompile) label="ours: the same, ContainerPublishCompileOnce=false";;
   esac
   declare "m_${variant}_noop=$(echo "${times[$variant.noop]}" | median)"
   declare "m_${variant}_edit=$(echo "${times[$variant.edit]}" | median)"
@@ -61,3 +66,5 @@ for variant in sdk ours_publish ours_build; do
 done
 printf '%-58s %10.2f %10.2f\n' "ratio ours(publish)/SDK" "$(echo "$m_ours_publish_noop / $m_sdk_noop" | bc -l)" "$(echo "$m_ours_publish_edit / $m_sdk_edit" | bc -l)"
 printf '%-58s %10.2f %10.2f\n' "ratio ours(build)/SDK" "$(echo "$m_ours_build_noop / $m_sdk_noop" | bc -l)" "$(echo "$m_ours_build_edit / $m_sdk_edit" | bc -l)"
+printf '%-58s %10.2f %10.2f\n' "ratio ours(build, one compile per platform)/SDK" "$(echo "$m_ours_percompile_noop / $m_sdk_noop" | bc -l)" "$(echo "$m_ours_percompile_edit / $m_sdk_edit" | bc -l)"
+printf 'load average at the end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
