@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): PublishMultiArchContainer against the SDK's own multi-RID container publish
-# (RuntimeIdentifiers set, -t:PublishContainer), same project, same two platforms, same local registry, alternating,
+# (RuntimeIdentifiers set, -t:PublishContainer), same project, the same platforms, same local registry, alternating,
 # warm, both with no change and after a source edit, and ours again with one compile per platform
 # (ContainerPublishCompileOnce=false). Prints the medians, their ratios and the load average.
-#   eng/bench-publish.sh [runs-per-scenario]   (default 5)
+#   eng/bench-publish.sh [runs-per-scenario] [rids]   (default 5, linux-x64,linux-arm64; also linux-arm)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 runs="${1:-5}"
+rids="${2:-linux-x64,linux-arm64}"
+platforms="$(echo "$rids" | sed 's#linux-x64#linux/amd64#; s#linux-arm64#linux/arm64/v8#; s#linux-arm\b#linux/arm/v7#')"
 source "$root/eng/lib/registry.sh"
 "$root/eng/install-prereqs.sh" >/dev/null
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0
@@ -15,13 +17,13 @@ work="$(mktemp -d)"
 trap 'stop_registry "$work"; rm -rf "$work"' EXIT
 start_registry "$work"
 export DOTNET_CONTAINER_INSECURE_REGISTRIES="$REGISTRY"
-python3 "$root/testassets/base-image/make-image.py" --dest "$REGISTRY/base:1.0" --platforms linux/amd64,linux/arm64/v8 --tls-verify false >/dev/null
+python3 "$root/testassets/base-image/make-image.py" --dest "$REGISTRY/base:1.0" --platforms "$platforms" --tls-verify false >/dev/null
 
 dotnet build "$root/MultiArch.Build.Tasks/MultiArch.Build.Tasks.csproj" -c Release -nologo -v:q >/dev/null
 app="$work/app"
 mkdir -p "$app"
 cp "$root/testassets/SampleApp/Program.cs" "$root/testassets/SampleApp/SampleApp.csproj" "$app/"
-sed -i 's#<ContainerImageTags>.*</ContainerImageTags>##' "$app/SampleApp.csproj"
+sed -i "s#<ContainerImageTags>.*</ContainerImageTags>##; s#<RuntimeIdentifiers>.*</RuntimeIdentifiers>#<RuntimeIdentifiers>${rids//,/;}</RuntimeIdentifiers>#; s#<ContainerPlatforms Include=.*##" "$app/SampleApp.csproj"
 cat > "$app/Directory.Build.props" <<XML
 <Project>
   <PropertyGroup><MultiArchTasksAssembly>$root/MultiArch.Build.Tasks/bin/Release/net8.0/MultiArch.Build.Tasks.dll</MultiArchTasksAssembly></PropertyGroup>
@@ -52,7 +54,7 @@ for i in $(seq 1 "$runs"); do
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-printf '\n%-58s %10s %10s\n' "median of $runs, seconds (2 platforms: linux/amd64, linux/arm64)" "no change" "after edit"
+printf '\n%-58s %10s %10s\n' "median of $runs, seconds ($platforms)" "no change" "after edit"
 for variant in sdk ours_publish ours_build ours_percompile; do
   case $variant in
     sdk) label="SDK: dotnet publish -t:PublishContainer (RuntimeIdentifiers)";;
