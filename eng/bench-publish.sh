@@ -3,7 +3,7 @@
 # (RuntimeIdentifiers set, -t:PublishContainer), same project, the same platforms, same local registry, alternating,
 # warm, both with no change and after a source edit, and ours again with one compile per platform
 # (ContainerPublishCompileOnce=false). Prints the medians, their ratios and the load average.
-#   eng/bench-publish.sh [runs-per-scenario] [rids]   (default 5, linux-x64,linux-arm64; also linux-arm)
+#   eng/bench-publish.sh [runs-per-scenario] [rids]   (default 5, linux-x64,linux-arm64; linux-x64 alone: one platform)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 runs="${1:-5}"
@@ -32,15 +32,16 @@ cat > "$app/Directory.Build.props" <<XML
 XML
 echo "<Project><Import Project=\"$root/build/MultiArch.Build.Tasks.targets\" /></Project>" > "$app/Directory.Build.targets"
 common=(-p:ContainerRegistry="$REGISTRY" -p:ContainerBaseImage="$REGISTRY/base:1.0" -nologo -v:q -tl:off)
-cp -r "$app" "$work/app2"   # the per-platform-compile variant builds its own copy: switching modes recompiles
-dotnet restore "$app" -nologo -v:q >/dev/null
-dotnet restore "$work/app2" -nologo -v:q >/dev/null
+# One copy per way of compiling, so that no variant finds the obj folder as another one left it.
+cp -r "$app" "$work/app2"   # ours with one compile per platform
+cp -r "$app" "$work/app3"   # the SDK
+for dir in "$app" "$work/app2" "$work/app3"; do dotnet restore "$dir" -nologo -v:q >/dev/null; done
 
 ours_publish() { dotnet publish "$app" -t:PublishMultiArchContainer -p:ContainerImageTag=ours "${common[@]}" >/dev/null; }
 ours_build() { dotnet build "$app" -c Release -t:PublishMultiArchContainer -p:ContainerImageTag=oursb "${common[@]}" >/dev/null; }
 ours_percompile() { dotnet build "$work/app2" -c Release -t:PublishMultiArchContainer -p:ContainerPublishCompileOnce=false -p:ContainerImageTag=oursc "${common[@]}" >/dev/null; }
-sdk() { dotnet publish "$app" -t:PublishContainer -p:ContainerImageTag=sdk "${common[@]}" >/dev/null; }
-edit() { echo "// edit $RANDOM$RANDOM" | tee -a "$app/Program.cs" >> "$work/app2/Program.cs"; }
+sdk() { dotnet publish "$work/app3" -t:PublishContainer -p:ContainerImageTag=sdk "${common[@]}" >/dev/null; }
+edit() { echo "// edit $RANDOM$RANDOM" | tee -a "$app/Program.cs" "$work/app2/Program.cs" >> "$work/app3/Program.cs"; }
 seconds() { local start end; start=$(date +%s.%N); "$@"; end=$(date +%s.%N); echo "$end - $start" | bc; }
 
 declare -A times
