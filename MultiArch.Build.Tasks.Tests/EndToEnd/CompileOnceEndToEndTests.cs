@@ -81,6 +81,44 @@ public sealed class CompileOnceEndToEndTests
         }
     }
 
+    [TestMethod]
+    public async Task APlatformWhoseCompileInputsDifferCompilesOnItsOwn()
+    {
+        var registry = await TestRegistries.Open;
+        var repository = TestNames.Repository("e2e-compile-own");
+        var baseRepository = TestNames.Repository("e2e-compile-own-base");
+        await SkopeoPusher.PushAsync(registry, baseRepository, "1", TestImages.Index([TestImages.LinuxAmd64, TestImages.LinuxArm64], "compile-own"), Cancel);
+        var project = await TestProject.CreateAsync("compile-own", """
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <RuntimeIdentifiers>linux-x64;linux-arm64</RuntimeIdentifiers>
+              </PropertyGroup>
+              <PropertyGroup Condition="'$(RuntimeIdentifier)' == 'linux-arm64'">
+                <DefineConstants>$(DefineConstants);ARM</DefineConstants>
+              </PropertyGroup>
+              <ItemGroup>
+                <ContainerPlatforms Include="linux/amd64;linux/arm64" />
+              </ItemGroup>
+            """, Cancel);
+        await File.WriteAllTextAsync(Path.Combine(project.Directory, "Program.cs"), "#if ARM\nSystem.Console.WriteLine(\"compiled for arm64\");\n#else\nSystem.Console.WriteLine(\"other\");\n#endif\n", Cancel);
+
+        (await project.BuildAsync(
+            new() { ["ContainerRegistry"] = registry.Host, ["ContainerRepository"] = repository, ["ContainerBaseImage"] = registry.Reference(baseRepository, "1") },
+            TestProject.RegistryEnvironment(registry),
+            ["-c", "Release", "-t:PublishMultiArchContainer"],
+            Cancel))
+            .ShouldSucceed()
+            .ShouldContain("MultiArch: linux-arm64 compiles on its own")
+            .ShouldNotContain("linux-x64 compiles on its own", "a fall back where the inputs are the same");
+        var obj = Path.Combine(project.Directory, "obj", "Release", "net10.0");
+        var shared = await File.ReadAllBytesAsync(Path.Combine(obj, "app.dll"), Cancel);
+        CollectionAssert.AreEqual(shared, await File.ReadAllBytesAsync(Path.Combine(obj, "linux-x64", "app.dll"), Cancel), "linux-x64 takes the shared assembly");
+        var arm = await File.ReadAllBytesAsync(Path.Combine(obj, "linux-arm64", "app.dll"), Cancel);
+        Assert.AreEqual(Machine.Arm64, MachineOf(arm), "linux-arm64 is compiled for itself");
+        var armOnly = System.Text.Encoding.Unicode.GetBytes("compiled for arm64");
+        Assert.IsTrue(arm.AsSpan().IndexOf(armOnly) >= 0 && shared.AsSpan().IndexOf(armOnly) < 0, "linux-arm64 is compiled with its own constant");
+    }
+
     /// <summary>The files of the image's last layer (the app's), by path.</summary>
     private async Task<Dictionary<string, byte[]>> AppFilesAsync(MultiArch.Build.Tasks.Registry.RegistryClient client, RegistryServer registry, string repository, string tag)
     {
