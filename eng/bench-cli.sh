@@ -4,7 +4,7 @@
 # is a fresh process, timed from start to exit; the tools alternate within each run. Prints a Markdown table of median
 # wall times with the ratio to the fastest peer.
 #
-#   eng/bench-cli.sh [--runs 5] [--latency-ms 25] [--scenarios a,b,d] [--output FILE]
+#   eng/bench-cli.sh [--runs 5] [--latency-ms 25] [--scenarios a,b,c,d,e] [--output FILE]
 #
 # The tools (a row is left out when its tool is not found; nothing of theirs is in this repository):
 #   multiarch      $MULTIARCH, else `multiarch` on PATH, else packed by eng/pack.sh and installed into the run's folder
@@ -14,10 +14,12 @@
 # Scenarios:
 #   a  inspect a 10-platform Docker list (multiarch and manifest-tool also read every child manifest; crane only the list)
 #   b  push a list of 3 sources from the target's own repository, plus 2 extra tags (crane: index append + 2 tag calls)
+#   c  the same as b with 10 sources
 #   d  push a list of 10 sources from 10 other repositories into a new one
+#   e  the same as b with 50 sources (5 operating systems x 10 architectures)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-runs=5 latency=25 scenarios="a,b,d" output=""
+runs=5 latency=25 scenarios="a,b,c,d,e" output=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs="$2"; shift 2;;
@@ -64,6 +66,10 @@ export DOTNET_CONTAINER_INSECURE_REGISTRIES="$PROXY"
 # bench-registry.sh's platforms, but linux/mips64 for linux/loong64, which manifest-tool before v2.2 refuses.
 platforms10=(linux/amd64 linux/arm64/v8 linux/arm/v7 linux/arm/v6 linux/386 linux/ppc64le linux/s390x linux/riscv64 linux/mips64le linux/mips64)
 platforms3=("${platforms10[@]:0:3}")
+platforms50=()
+for os in linux freebsd netbsd openbsd solaris; do
+  for arch in amd64 arm64 386 ppc64le s390x riscv64 mips64le mips64 ppc64 mips; do platforms50+=("$os/$arch"); done
+done
 join() { local IFS=,; echo "$*"; }
 slug() { echo "${1//\//-}"; }
 repo_d() { local p="${1#*/}"; echo "bench-d-${p//\//}"; }
@@ -71,10 +77,14 @@ make_image() { python3 "$root/testassets/base-image/make-image.py" --format dock
 echo "Seeding images into $REGISTRY ..." >&2
 make_image --dest "$REGISTRY/bench-a:1.0" --platforms "$(join "${platforms10[@]}")" --seed bench-a
 make_image --dest "$REGISTRY/bench-b:src" --platforms "$(join "${platforms3[@]}")" --seed bench-b --per-platform-tags
+make_image --dest "$REGISTRY/bench-c:src" --platforms "$(join "${platforms10[@]}")" --seed bench-c --per-platform-tags
+make_image --dest "$REGISTRY/bench-e:src" --platforms "$(join "${platforms50[@]}")" --seed bench-e --per-platform-tags
 for p in "${platforms10[@]}"; do make_image --dest "$REGISTRY/$(repo_d "$p"):1" --platforms "$p" --seed bench-d --single; done
 sources() {
   case "$1" in
     b) for p in "${platforms3[@]}"; do echo "$PROXY/bench-b:src-$(slug "$p")"; done;;
+    c) for p in "${platforms10[@]}"; do echo "$PROXY/bench-c:src-$(slug "$p")"; done;;
+    e) for p in "${platforms50[@]}"; do echo "$PROXY/bench-e:src-$(slug "$p")"; done;;
     d) for p in "${platforms10[@]}"; do echo "$PROXY/$(repo_d "$p"):1"; done;;
   esac
 }
@@ -91,7 +101,7 @@ run_one() {
     esac
     return
   fi
-  if [ "$s" = b ]; then repo="$PROXY/bench-b"; target="$repo:$tool-$run"; tags=("$tool-$run-x" "$tool-$run-y"); else repo="$PROXY/bench-d-$tool-$run"; target="$repo:1.0"; fi
+  if [ "$s" != d ]; then repo="$PROXY/bench-$s"; target="$repo:$tool-$run"; tags=("$tool-$run-x" "$tool-$run-y"); else repo="$PROXY/bench-d-$tool-$run"; target="$repo:1.0"; fi
   { echo "image: $target"; [ ${#tags[@]} -eq 0 ] || echo "tags: [$(join "${tags[@]}")]"; echo "manifests:"; sources "$s" | sed 's/^/  - image: /'; } > "$spec"
   case "$tool" in
     multiarch) "$multiarch" push --type docker from-spec "$spec";;
@@ -132,7 +142,7 @@ rows = {}
 for line in open(sys.argv[1]):
     s, tool, ms, code = line.split()
     rows.setdefault((s, tool), []).append((int(ms), code))
-names = {"a": "a: inspect a 10-platform list", "b": "b: push 3 sources + 2 tags", "d": "d: push 10 sources from 10 repositories"}
+names = {"a": "a: inspect a 10-platform list", "b": "b: push 3 sources + 2 tags", "c": "c: push 10 sources + 2 tags", "d": "d: push 10 sources from 10 repositories", "e": "e: push 50 sources + 2 tags"}
 print(f"| scenario | tool | median wall (whole process) | ratio to the fastest peer |")
 print("|---|---|---|---|")
 for s in sorted({k[0] for k in rows}):
