@@ -72,23 +72,15 @@ internal static class SdkCredentialSources
         }
     }
 
-    private static readonly string[] s_dockerHub = ["docker.io", "index.docker.io", "registry-1.docker.io"];
-
-    private static bool HasKeyFor(JsonElement root, string section, string registry) =>
-        root.TryGetProperty(section, out var entries) && entries.ValueKind == JsonValueKind.Object &&
-        entries.EnumerateObject().Any(entry => SameRegistry(HostOf(entry.Name), registry));
-
-    /// <summary>Docker Hub answers to several names (<c>docker login</c> writes <c>https://index.docker.io/v1/</c>).</summary>
-    private static bool SameRegistry(string key, string registry) =>
-        string.Equals(key, registry, StringComparison.OrdinalIgnoreCase) ||
-        (s_dockerHub.Contains(key, StringComparer.OrdinalIgnoreCase) && s_dockerHub.Contains(registry, StringComparer.OrdinalIgnoreCase));
-
-    /// <summary><c>https://host:port/v1/</c> → <c>host:port</c>.</summary>
-    private static string HostOf(string key)
+    /// <summary>An entry for the registry under any key the credential provider reads for it (Docker Hub's several names, scheme and path ignored).</summary>
+    private static bool HasKeyFor(JsonElement root, string section, string registry)
     {
-        var start = key.IndexOf("://", StringComparison.Ordinal);
-        var host = start >= 0 ? key[(start + 3)..] : key;
-        var slash = host.IndexOf('/', StringComparison.Ordinal);
-        return slash >= 0 ? host[..slash] : host;
+        if (!root.TryGetProperty(section, out var entries) || entries.ValueKind != JsonValueKind.Object)
+        {
+            return false;
+        }
+
+        var keys = DefaultCredentialProvider.CandidateKeys(registry);
+        return entries.EnumerateObject().Any(entry => keys.Contains(DefaultCredentialProvider.NormalizeKey(entry.Name)));
     }
 }
