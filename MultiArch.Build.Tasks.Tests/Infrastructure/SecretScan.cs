@@ -112,6 +112,13 @@ internal static class SecretScan
         })];
     }
 
+    /// <summary>Asserts that no form of the password or user name occurs anywhere in a binary log (its bytes, stream and embedded files).</summary>
+    public static void AssertNotInBinaryLog(string binlogPath, string password, string user)
+    {
+        var found = Find([.. BinaryLogParts(binlogPath)], FormsOf(password, user));
+        Assert.IsEmpty(found, "a credential reached the binary log: " + string.Join(", ", found));
+    }
+
     /// <summary>Every (form, part, offset) where a form occurs, as readable lines; empty when none does.</summary>
     public static IReadOnlyList<string> Find(IEnumerable<ScannedPart> parts, IReadOnlyList<SecretForm> forms) =>
         [.. from part in parts
