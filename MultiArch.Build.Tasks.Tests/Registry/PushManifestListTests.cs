@@ -657,6 +657,63 @@ public sealed class PushManifestListTests : RegistryTestBase
     }
 
     [TestMethod]
+    public async Task NewTargetTag_IsWrittenWithTheOtherTags_AndARegistryRefusingTheIndexRefusesThemAll()
+    {
+        var (server, proxy) = await StartAsync(RegistryMode.Open);
+        var repository = TestNames.Repository("push-new-reject");
+        var previous = TestImages.Image(TestImages.LinuxAmd64, "previous");
+        var amd64 = TestImages.Image(TestImages.LinuxAmd64, "new-reject");
+        await PushTestKit.SeedAsync(server, Cancel, (repository, "latest", previous), (repository, "amd64", amd64));
+        proxy.When(r => r.Method == "PUT" && r.ContentType == MediaTypes.OciIndex, FaultAction.RegistryError(400, "MANIFEST_INVALID", "manifest invalid: unknown media type"));
+        var spec = $"""
+            image: {proxy.Reference(repository, "2.0")}
+            tags: [latest]
+            manifests:
+              - image: {proxy.Reference(repository, "amd64")}
+            """;
+
+        var ex = await PushTestKit.PushFailsAsync(TestClients.Environment(proxy), PushTestKit.FromSpec(spec), new RecordingLog(), Cancel);
+
+        Assert.AreEqual("MULTIARCH1022", ex.Code, ex.Message);
+        var writes = proxy.Writes();
+        Assert.HasCount(2, writes, "a new target tag needs no canary: both tags are written in one round trip");
+        Assert.IsTrue(writes.All(w => w.Status == 400), proxy.Transcript());
+        Assert.IsNull(await RegistryContent.ResolveAsync(server, repository, "2.0", Cancel));
+        Assert.AreEqual(previous.Digest.ToString(), await RegistryContent.ResolveAsync(server, repository, "latest", Cancel));
+    }
+
+    [TestMethod]
+    public async Task NewTargetTag_AnotherTagRefused_NamesEveryTagThatMoved()
+    {
+        var (server, proxy) = await StartAsync(RegistryMode.Open);
+        var repository = TestNames.Repository("push-new-tag-refused");
+        var previous = TestImages.Image(TestImages.LinuxArmV7, "previous");
+        var amd64 = TestImages.Image(TestImages.LinuxAmd64, "new-tag-refused");
+        await PushTestKit.SeedAsync(server, Cancel, (repository, "latest", previous), (repository, "amd64", amd64));
+        proxy.When(r => r.Is("PUT", "/manifests/latest"), FaultAction.RegistryError(400, "TAG_INVALID", "tag is immutable"));
+        var spec = $"""
+            image: {proxy.Reference(repository, "2.0")}
+            tags: [latest, stable]
+            manifests:
+              - image: {proxy.Reference(repository, "amd64")}
+            """;
+        var log = new RecordingLog();
+
+        var ex = await PushTestKit.PushFailsAsync(TestClients.Environment(proxy), PushTestKit.FromSpec(spec), log, Cancel);
+
+        Assert.AreEqual("MULTIARCH1006", ex.Code);
+        var puts = proxy.ExchangesFor(r => r.Method == "PUT" && r.IsManifest).ToList();
+        Assert.HasCount(3, puts, "the three tags side by side, nothing put back (2.0 had no earlier target): " + proxy.Transcript());
+        Assert.AreEqual(previous.Digest.ToString(), await RegistryContent.ResolveAsync(server, repository, "latest", Cancel), "refused: unchanged");
+        var index = await RegistryContent.ResolveAsync(server, repository, "2.0", Cancel);
+        Assert.IsNotNull(index);
+        Assert.AreEqual(index, await RegistryContent.ResolveAsync(server, repository, "stable", Cancel));
+        var warnings = log.Lines.Where(l => l.StartsWith("warning", StringComparison.Ordinal)).ToList();
+        Assert.IsTrue(warnings.Any(l => l.Contains($"{repository}:2.0 did not exist before this push and now points at {index}", StringComparison.Ordinal)), string.Join('\n', log.Lines));
+        Assert.IsTrue(warnings.Any(l => l.Contains($"{repository}:stable was already moved to the complete index {index}", StringComparison.Ordinal)), string.Join('\n', log.Lines));
+    }
+
+    [TestMethod]
     public async Task UnreachableSourceRegistry_IsACodedError_AndNothingIsWritten()
     {
         var (server, proxy) = await StartAsync(RegistryMode.Open);

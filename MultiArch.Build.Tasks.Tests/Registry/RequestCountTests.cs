@@ -68,18 +68,18 @@ public sealed class RequestCountTests : RegistryTestBase
     // ---------------------------------------------------------------- b/c. the target's own repository
 
     [TestMethod]
-    [DataRow(3, true, 10, 4, DisplayName = "b. 3 sources, T=2, VerifyPlatforms=true: 10 requests, 4 deep")]
-    [DataRow(3, false, 7, 3, DisplayName = "b. 3 sources, T=2, VerifyPlatforms=false: 7 requests, 3 deep")]
-    [DataRow(10, true, 24, 4, DisplayName = "c. 10 sources, T=2, VerifyPlatforms=true: 24 requests, 4 deep")]
-    [DataRow(10, false, 14, 3, DisplayName = "c. 10 sources, T=2, VerifyPlatforms=false: 14 requests, 3 deep")]
-    public async Task BC_SameRepository_ReadsEachSourceOnce_ChecksOneTag_WritesOneTagThenTheOthers(int n, bool verify, int requests, int maxDepth)
+    [DataRow(3, true, 10, 3, DisplayName = "b. 3 sources, T=2, VerifyPlatforms=true: 10 requests, 3 deep")]
+    [DataRow(3, false, 7, 2, DisplayName = "b. 3 sources, T=2, VerifyPlatforms=false: 7 requests, 2 deep")]
+    [DataRow(10, true, 24, 3, DisplayName = "c. 10 sources, T=2, VerifyPlatforms=true: 24 requests, 3 deep")]
+    [DataRow(10, false, 14, 2, DisplayName = "c. 10 sources, T=2, VerifyPlatforms=false: 14 requests, 2 deep")]
+    public async Task BC_SameRepository_ReadsEachSourceOnce_ChecksOneTag_WritesEveryTagAtOnce(int n, bool verify, int requests, int maxDepth)
     {
         var (server, proxy) = await StartAsync();
         var repository = TestNames.Repository("count-bc");
         var images = TenPlatforms.Take(n).Select(p => TestImages.Image(p, "count-bc")).ToList();
         await PushTestKit.SeedDirectAsync(server, Cancel, [.. images.Select(i => (repository, (string?)SourceTag(i.Platform), i))]);
-        // N GET manifests (+ N GET configs to verify), 1 GET of the first tag side by side with them, 3 tag PUTs:
-        // the first, then the other two together. Same repository: nothing to check or copy.
+        // N GET manifests (+ N GET configs to verify), 1 GET of the first tag side by side with them, then the 3 tag
+        // PUTs together. Same repository: nothing to check or copy.
         var exchanges = await MeasureAsync(proxy, $"{(n == 3 ? "b" : "c")}. same repository, N={n}, T=2, verify={verify}", requests, maxDepth, attempt =>
             PushAsync(proxy, proxy.Reference(repository, $"1.0-{attempt}"), $"1-{attempt};latest-{attempt}", verify, images.Select(i => Item(i.Platform, proxy.Reference(repository, SourceTag(i.Platform))))));
         Assert.AreEqual(n, exchanges.Count(e => e.Method == "GET" && e.Request.IsManifest && e.Request.Path.Contains("/manifests/src-", StringComparison.Ordinal)));
@@ -89,7 +89,7 @@ public sealed class RequestCountTests : RegistryTestBase
     }
 
     [TestMethod]
-    public async Task E_FiftySources_FourRoundTripsDeep_WithinTheDefaultParallelism()
+    public async Task E_FiftySources_ThreeRoundTripsDeep_WithinTheDefaultParallelism()
     {
         // 104 requests, 51 at once: on a loaded machine their arrival spreads over a few hundred milliseconds, and with the
         // usual latency independent config reads would line up into chains that look like extra rounds. A latency above
@@ -101,8 +101,8 @@ public sealed class RequestCountTests : RegistryTestBase
         var images = platforms.Select(p => TestImages.Image(p, "count-e")).ToList();
         await PushTestKit.SeedDirectAsync(server, Cancel, [.. images.Select(i => (repository, (string?)SourceTag(i.Platform), i))]);
         // 50 GET manifests and the GET of the first tag at once (within the default parallelism, so no second round),
-        // each config read as soon as its manifest is in, then the first tag, then the other two: 2N + 4, 4 deep.
-        var exchanges = await MeasureAsync(proxy, "e. same repository, N=50, T=2, verify=true", 104, 4, attempt =>
+        // each config read as soon as its manifest is in, then the three tags together: 2N + 4, 3 deep.
+        var exchanges = await MeasureAsync(proxy, "e. same repository, N=50, T=2, verify=true", 104, 3, attempt =>
             PushAsync(proxy, proxy.Reference(repository, $"1.0-{attempt}"), $"1-{attempt};latest-{attempt}", verify: true, images.Select(i => Item(i.Platform, proxy.Reference(repository, SourceTag(i.Platform))))));
         Assert.AreEqual(50, exchanges.Count(e => e.Method == "GET" && e.Request.IsBlob));
     }
@@ -194,8 +194,8 @@ public sealed class RequestCountTests : RegistryTestBase
             ("ManifestDigest", i.Digest.ToString()), ("ManifestMediaType", i.MediaType), ("Manifest", System.Text.Encoding.UTF8.GetString(i.Manifest)),
             ("Configuration", System.Text.Encoding.UTF8.GetString(i.Config)))).ToList();
 
-        // Nothing to read about the images: GET the first tag, PUT it, PUT the other two. N + 1 + T = 6 at most.
-        var exchanges = await MeasureAsync(proxy, "publish outputs, N=3, T=2, verify=true", requests: 4, maxDepth: 3, attempt =>
+        // Nothing to read about the images: GET the first tag, then PUT the three tags together. N + 1 + T = 6 at most.
+        var exchanges = await MeasureAsync(proxy, "publish outputs, N=3, T=2, verify=true", requests: 4, maxDepth: 2, attempt =>
             PushAsync(proxy, proxy.Reference(repository, $"1.0-{attempt}"), $"1-{attempt};latest-{attempt}", verify: true, items));
         Assert.IsLessThanOrEqualTo(3 + 1 + 2, exchanges.Count);
     }

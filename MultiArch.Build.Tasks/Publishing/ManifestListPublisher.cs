@@ -120,11 +120,14 @@ internal sealed class ManifestListPublisher
     }
 
     /// <summary>
-    /// Points every tag at the index; true when anything was written. The index goes in under its first tag (which
-    /// stores it by digest too, and is the canary: a registry that refuses the index refuses it once, and no other tag
-    /// is tried), then under the others side by side. When the first tag already points at this index (a re-push), the
-    /// other tags are checked first and only those that differ are written; otherwise they are written without a
-    /// check: a PUT costs the same round trip as the HEAD that might have spared it.
+    /// Points every tag at the index; true when anything was written. A first tag that exists and points elsewhere is
+    /// the canary: it is written first, alone (a registry that refuses the index, or an immutable tag, refuses it once
+    /// and nothing has moved), then the other tags side by side. A new first tag (a release's new version) is written
+    /// side by side with the others, a round trip sooner: a registry that refuses the index refuses every tag alike, so
+    /// nothing is written, and if only another tag is refused the new tag is named in a warning, as the canary would be.
+    /// When the first tag already points at this index (a re-push), the other tags are checked first and only those
+    /// that differ are written; otherwise they are written without a check: a PUT costs the same round trip as the HEAD
+    /// that might have spared it.
     /// </summary>
     private async Task<bool> MoveTagsAsync(ImageReference target, List<string> tags, ImageIndex index, Digest? firstTagNow, CancellationToken cancellationToken)
     {
@@ -157,23 +160,26 @@ internal sealed class ManifestListPublisher
             _log.Message(LogLevel.Normal, $"Tagged {reference} -> {index.Digest}");
         }
 
-        if (write[0])
+        var written = new ConcurrentBag<int>();
+        var canary = write[0] && firstTagNow is not null;
+        if (canary)
         {
             await PutAsync(0);
+            written.Add(0);
         }
 
-        var written = new ConcurrentBag<ImageReference>();
         try
         {
-            await Task.WhenAll(Enumerable.Range(1, tags.Count - 1).Where(i => write[i]).Select(async i =>
+            await Task.WhenAll(Enumerable.Range(canary ? 1 : 0, tags.Count - (canary ? 1 : 0)).Where(i => write[i]).Select(async i =>
             {
                 await PutAsync(i);
-                written.Add(target.WithTag(tags[i]));
+                written.Add(i);
             }));
         }
-        catch (MultiArchException failure) when (write[0])
+        catch (MultiArchException failure) when (!written.IsEmpty)
         {
-            await PutFirstTagBackAsync(failure, target.WithTag(tags[0]), firstTagNow, written, index.Digest);
+            await PutFirstTagBackAsync(failure, target.WithTag(tags[0]), firstTagNow, written.Contains(0),
+                written.Where(i => i != 0).Order().Select(i => target.WithTag(tags[i])), index.Digest);
             throw;
         }
 
@@ -181,13 +187,13 @@ internal sealed class ManifestListPublisher
     }
 
     /// <summary>
-    /// Another tag failed after the first tag moved: the first tag goes back to what it pointed at (the same bytes, so
-    /// the same digest), so the target tag stays where it was. Other tags this push already wrote point at the new,
+    /// A tag failed while others were written: the first tag, if it moved, goes back to what it pointed at (the same
+    /// bytes, so the same digest), so the target tag stays where it was. Other tags this push already wrote point at the new,
     /// complete index; they are named in a warning (their earlier targets were not read, to save a request per tag).
     /// </summary>
-    private async Task PutFirstTagBackAsync(MultiArchException failure, ImageReference first, Digest? previous, IEnumerable<ImageReference> written, Digest index)
+    private async Task PutFirstTagBackAsync(MultiArchException failure, ImageReference first, Digest? previous, bool firstWritten, IEnumerable<ImageReference> written, Digest index)
     {
-        if (previous is { } digest)
+        if (firstWritten && previous is { } digest)
         {
             try
             {
@@ -201,7 +207,7 @@ internal sealed class ManifestListPublisher
                 _log.Warning(ex.Code, $"{first} could not be put back to {digest} after the push failed, and now points at {index}: {ex.Message}");
             }
         }
-        else
+        else if (firstWritten)
         {
             _log.Warning(failure.Code, $"{first} did not exist before this push and now points at {index}; the push failed after creating it, and a tag cannot be deleted on its own.");
         }
