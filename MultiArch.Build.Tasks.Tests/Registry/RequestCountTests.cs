@@ -89,22 +89,24 @@ public sealed class RequestCountTests : RegistryTestBase
     }
 
     [TestMethod]
-    public async Task E_FiftySources_ThreeRoundTripsDeep_WithinTheDefaultParallelism()
+    [DataRow(50, DisplayName = "e. 50 sources, T=2: 104 requests, 3 deep")]
+    [DataRow(100, DisplayName = "100 sources, T=2: 204 requests, 3 deep")]
+    public async Task E_ManySources_ThreeRoundTripsDeep_WithinTheDefaultParallelism(int n)
     {
         // 104 requests, 51 at once: on a loaded machine their arrival spreads over a few hundred milliseconds, and with the
         // usual latency independent config reads would line up into chains that look like extra rounds. A latency above
         // that spread keeps the measured depth the causal one.
         var (server, proxy) = await StartAsync(latency: TimeSpan.FromMilliseconds(600));
         var repository = TestNames.Repository("count-e");
-        var platforms = new[] { "linux", "freebsd", "netbsd", "openbsd", "solaris" }
-            .SelectMany(os => TenPlatforms.Select(p => p with { Os = os })).ToList();
+        var platforms = new[] { "linux", "freebsd", "netbsd", "openbsd", "solaris", "aix", "illumos", "dragonfly", "plan9", "android" }
+            .SelectMany(os => TenPlatforms.Select(p => p with { Os = os })).Take(n).ToList();
         var images = platforms.Select(p => TestImages.Image(p, "count-e")).ToList();
         await PushTestKit.SeedDirectAsync(server, Cancel, [.. images.Select(i => (repository, (string?)SourceTag(i.Platform), i))]);
-        // 50 GET manifests and the GET of the first tag at once (within the default parallelism, so no second round),
+        // N GET manifests and the GET of the first tag at once (within the default parallelism, so no second round),
         // each config read as soon as its manifest is in, then the three tags together: 2N + 4, 3 deep.
-        var exchanges = await MeasureAsync(proxy, "e. same repository, N=50, T=2, verify=true", 104, 3, attempt =>
+        var exchanges = await MeasureAsync(proxy, $"e. same repository, N={n}, T=2, verify=true", 2 * n + 4, 3, attempt =>
             PushAsync(proxy, proxy.Reference(repository, $"1.0-{attempt}"), $"1-{attempt};latest-{attempt}", verify: true, images.Select(i => Item(i.Platform, proxy.Reference(repository, SourceTag(i.Platform))))));
-        Assert.AreEqual(50, exchanges.Count(e => e.Method == "GET" && e.Request.IsBlob));
+        Assert.AreEqual(n, exchanges.Count(e => e.Method == "GET" && e.Request.IsBlob));
     }
 
     [TestMethod]
