@@ -11,11 +11,6 @@ namespace MultiArch.Build.Tasks.Registry;
 /// </summary>
 internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send, RegistryErrors errors, Func<RegistryRequest, Uri> uriOf)
 {
-    private readonly RegistrySettings _settings = settings;
-    private readonly IRegistrySender _send = send;
-    private readonly RegistryErrors _errors = errors;
-    private readonly Func<RegistryRequest, Uri> _uriOf = uriOf;
-
     /// <summary>Reads a small blob (an image config) with its digest and size verified.</summary>
     public async Task<byte[]> GetBlobAsync(ImageReference repository, Descriptor descriptor, CancellationToken cancellationToken)
     {
@@ -29,18 +24,18 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
             Scopes = [RegistryRequest.PullScope(repository.Repository)],
             FollowRedirects = true,
         };
-        return await RetryPolicy.RetryBrokenBodyAsync(_settings, request, _uriOf(request), () => GetBlobOnceAsync(request, repository, descriptor, cancellationToken), cancellationToken);
+        return await RetryPolicy.RetryBrokenBodyAsync(settings, request, uriOf(request), () => GetBlobOnceAsync(request, repository, descriptor, cancellationToken), cancellationToken);
     }
 
     private async Task<byte[]> GetBlobOnceAsync(RegistryRequest request, ImageReference repository, Descriptor descriptor, CancellationToken cancellationToken)
     {
-        using var response = await _send.SendAsync(request, cancellationToken);
+        using var response = await send.SendAsync(request, cancellationToken);
         if (response.StatusCode != HttpStatusCode.OK)
         {
-            throw await _errors.ErrorAsync(request, response, repository, cancellationToken);
+            throw await errors.ErrorAsync(request, response, repository, cancellationToken);
         }
 
-        var bytes = await HttpBodies.ReadBoundedAsync(response, (int)Math.Min(HttpBodies.MaxConfigBytes, descriptor.Size), () => MultiArchException.Create(MessageId.BlobTooLarge, descriptor.Digest, descriptor.Size), cancellationToken, _settings.BodyIdleTimeout);
+        var bytes = await HttpBodies.ReadBoundedAsync(response, (int)Math.Min(HttpBodies.MaxConfigBytes, descriptor.Size), () => MultiArchException.Create(MessageId.BlobTooLarge, descriptor.Digest, descriptor.Size), cancellationToken, settings.BodyIdleTimeout);
         if (!descriptor.Digest.Matches(bytes))
         {
             throw MultiArchException.Create(MessageId.DigestMismatch, $"{repository.Name}@{descriptor.Digest}", Digest.FromContent(bytes), descriptor.Digest);
@@ -56,7 +51,7 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
         {
             Scopes = [RegistryRequest.PullScope(repository.Repository)],
         };
-        using var response = await _send.SendAsync(request, cancellationToken);
+        using var response = await send.SendAsync(request, cancellationToken);
         return response.StatusCode switch
         {
             HttpStatusCode.OK => true,
@@ -65,7 +60,7 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
             // A registry on object storage (S3, GCS, Azure) redirects to the blob's storage URL: it has the blob. Such a
             // URL is often signed for GET only, so following it with a HEAD would prove nothing.
             _ when RedirectHandler.IsRedirect(response.StatusCode) => true,
-            _ => throw await _errors.ErrorAsync(request, response, repository, cancellationToken),
+            _ => throw await errors.ErrorAsync(request, response, repository, cancellationToken),
         };
     }
 
@@ -90,7 +85,7 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
             return true;
         }
 
-        _settings.Log.Message(LogLevel.Low, $"MultiArch: the registry refused to mount {digest} from '{fromRepository}' into '{target.Repository}' (HTTP {status}); copying it instead.");
+        settings.Log.Message(LogLevel.Low, $"MultiArch: the registry refused to mount {digest} from '{fromRepository}' into '{target.Repository}' (HTTP {status}); copying it instead.");
         return false;
     }
 
@@ -102,17 +97,17 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
             Scopes = [RegistryRequest.PullScope(source.Repository)],
             FollowRedirects = true,
         };
-        using var download = await _send.SendAsync(get, cancellationToken);
+        using var download = await send.SendAsync(get, cancellationToken);
         if (download.StatusCode != HttpStatusCode.OK)
         {
-            throw await _errors.ErrorAsync(get, download, source, cancellationToken);
+            throw await errors.ErrorAsync(get, download, source, cancellationToken);
         }
 
         var start = StartUpload(target);
-        using var session = await _send.SendAsync(start, cancellationToken);
+        using var session = await send.SendAsync(start, cancellationToken);
         if (session.StatusCode != HttpStatusCode.Accepted || session.Headers.Location is null)
         {
-            throw await _errors.ErrorAsync(start, session, target, cancellationToken);
+            throw await errors.ErrorAsync(start, session, target, cancellationToken);
         }
 
         var location = ResolveLocation(start, session.Headers.Location);
@@ -128,19 +123,19 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
         };
         try
         {
-            using var done = await _send.SendAsync(put, cancellationToken);
+            using var done = await send.SendAsync(put, cancellationToken);
             var accepted = done.StatusCode is HttpStatusCode.Created or HttpStatusCode.NoContent or HttpStatusCode.OK;
             if (!accepted && !verifying.IsComplete)
             {
                 // The registry stopped reading: its answer is the reason, not the bytes it never saw.
-                throw await _errors.ErrorAsync(put, done, target, cancellationToken);
+                throw await errors.ErrorAsync(put, done, target, cancellationToken);
             }
 
             // Every byte went through: a digest that does not match is the source's (or a proxy's) doing.
             verifying.ThrowIfMismatch($"{source.Name}@{blob.Digest}");
             if (!accepted)
             {
-                throw await _errors.ErrorAsync(put, done, target, cancellationToken);
+                throw await errors.ErrorAsync(put, done, target, cancellationToken);
             }
         }
         catch (MultiArchException)
@@ -155,17 +150,17 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
     {
         var digest = Digest.FromContent(content.Span);
         var start = StartUpload(target);
-        using var session = await _send.SendAsync(start, cancellationToken);
+        using var session = await send.SendAsync(start, cancellationToken);
         if (session.StatusCode != HttpStatusCode.Accepted || session.Headers.Location is null)
         {
-            throw await _errors.ErrorAsync(start, session, target, cancellationToken);
+            throw await errors.ErrorAsync(start, session, target, cancellationToken);
         }
 
         var put = MonolithicPut(target, ResolveLocation(start, session.Headers.Location), digest, content);
-        using var done = await _send.SendAsync(put, cancellationToken);
+        using var done = await send.SendAsync(put, cancellationToken);
         if (done.StatusCode is not (HttpStatusCode.Created or HttpStatusCode.NoContent or HttpStatusCode.OK))
         {
-            var error = await _errors.ErrorAsync(put, done, target, cancellationToken);
+            var error = await errors.ErrorAsync(put, done, target, cancellationToken);
             await CancelUploadAsync(target, session.Headers.Location, CancellationToken.None);
             throw error;
         }
@@ -215,7 +210,7 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
                 Scopes = [RegistryRequest.PushScope(target.Repository)],
                 AbsoluteLocation = location.IsAbsoluteUri,
             };
-            using var _ = await _send.SendAsync(request, cancellationToken);
+            using var _ = await send.SendAsync(request, cancellationToken);
         }
         catch (MultiArchException)
         {
@@ -236,10 +231,10 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
     {
         var digest = Digest.FromContent(content.Span);
         var start = StartUpload(target);
-        using var session = await _send.SendAsync(start, cancellationToken);
+        using var session = await send.SendAsync(start, cancellationToken);
         if (session.StatusCode != HttpStatusCode.Accepted || session.Headers.Location is null)
         {
-            return (await _errors.AnswerAsync(start, session, target, cancellationToken), 0);
+            return (await errors.AnswerAsync(start, session, target, cancellationToken), 0);
         }
 
         if (session.Headers.TryGetValues("OCI-Chunk-Min-Length", out var minimums) && int.TryParse(minimums.FirstOrDefault(), out var minimum) && minimum > chunkSize)
@@ -267,11 +262,11 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
                 },
                 AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
             };
-            using var patched = await _send.SendAsync(patch, cancellationToken);
+            using var patched = await send.SendAsync(patch, cancellationToken);
             chunks++;
             if (patched.StatusCode != HttpStatusCode.Accepted)
             {
-                var refused = await _errors.AnswerAsync(patch, patched, target, cancellationToken);
+                var refused = await errors.AnswerAsync(patch, patched, target, cancellationToken);
                 await CancelUploadAsync(target, new Uri(location, UriKind.RelativeOrAbsolute), CancellationToken.None);
                 return (refused, chunks);
             }
@@ -289,8 +284,8 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
             Content = () => new ByteArrayContent([]),
             AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
         };
-        using var done = await _send.SendAsync(put, cancellationToken);
-        var answer = await _errors.AnswerAsync(put, done, target, cancellationToken);
+        using var done = await send.SendAsync(put, cancellationToken);
+        var answer = await errors.AnswerAsync(put, done, target, cancellationToken);
         if (!answer.IsSuccess)
         {
             await CancelUploadAsync(target, new Uri(location, UriKind.RelativeOrAbsolute), CancellationToken.None);
@@ -306,8 +301,8 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
     public async Task<RegistryAnswer> MountBlobAsync(ImageReference target, Digest digest, string fromRepository, CancellationToken cancellationToken)
     {
         var request = MountRequest(target, digest, fromRepository);
-        using var response = await _send.SendAsync(request, cancellationToken);
-        var answer = await _errors.AnswerAsync(request, response, target, cancellationToken);
+        using var response = await send.SendAsync(request, cancellationToken);
+        var answer = await errors.AnswerAsync(request, response, target, cancellationToken);
         if (response.StatusCode == HttpStatusCode.Accepted && response.Headers.Location is { } location)
         {
             await CancelUploadAsync(target, location, cancellationToken);
@@ -324,7 +319,7 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
             Scopes = [$"repository:{repository.Repository}:delete"],
             Idempotent = true,
         };
-        using var response = await _send.SendAsync(request, cancellationToken);
-        return await _errors.AnswerAsync(request, response, repository, cancellationToken);
+        using var response = await send.SendAsync(request, cancellationToken);
+        return await errors.AnswerAsync(request, response, repository, cancellationToken);
     }
 }

@@ -11,11 +11,6 @@ namespace MultiArch.Build.Tasks.Registry;
 /// </summary>
 internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender send, RegistryErrors errors, Func<RegistryRequest, Uri> uriOf)
 {
-    private readonly RegistrySettings _settings = settings;
-    private readonly IRegistrySender _send = send;
-    private readonly RegistryErrors _errors = errors;
-    private readonly Func<RegistryRequest, Uri> _uriOf = uriOf;
-
     /// <summary>Reads a manifest or index by tag or digest; the bytes are kept and their digest verified.</summary>
     public async Task<ManifestContent> GetManifestAsync(ImageReference reference, CancellationToken cancellationToken) =>
         (await GetManifestCoreAsync(reference, RegistryAccess.Pull, missingIsNull: false, cancellationToken))!;
@@ -37,12 +32,12 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
             Accept = MediaTypes.ManifestAccept,
             FollowRedirects = true,
         };
-        return RetryPolicy.RetryBrokenBodyAsync(_settings, request, _uriOf(request), () => GetManifestOnceAsync(request, reference, missingIsNull, cancellationToken), cancellationToken);
+        return RetryPolicy.RetryBrokenBodyAsync(settings, request, uriOf(request), () => GetManifestOnceAsync(request, reference, missingIsNull, cancellationToken), cancellationToken);
     }
 
     private async Task<ManifestContent?> GetManifestOnceAsync(RegistryRequest request, ImageReference reference, bool missingIsNull, CancellationToken cancellationToken)
     {
-        using var response = await _send.SendAsync(request, cancellationToken);
+        using var response = await send.SendAsync(request, cancellationToken);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             if (missingIsNull)
@@ -55,7 +50,7 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
 
         if (response.StatusCode != HttpStatusCode.OK)
         {
-            throw await _errors.ErrorAsync(request, response, reference, cancellationToken);
+            throw await errors.ErrorAsync(request, response, reference, cancellationToken);
         }
 
         if (response.Content.Headers.ContentType?.MediaType is "text/html" && response.RequestMessage?.RequestUri is { } servedFrom)
@@ -64,7 +59,7 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
             throw MultiArchException.Create(MessageId.NotARegistryAnswer, request.Method, RegistryException.Redact(servedFrom), "text/html");
         }
 
-        var bytes = await HttpBodies.ReadBoundedAsync(response, HttpBodies.MaxManifestBytes, () => MultiArchException.Create(MessageId.ManifestTooLarge, reference.Original, HttpBodies.MaxManifestBytes), cancellationToken, _settings.BodyIdleTimeout);
+        var bytes = await HttpBodies.ReadBoundedAsync(response, HttpBodies.MaxManifestBytes, () => MultiArchException.Create(MessageId.ManifestTooLarge, reference.Original, HttpBodies.MaxManifestBytes), cancellationToken, settings.BodyIdleTimeout);
         var actual = Digest.FromContent(bytes);
         var expected = reference.Digest ?? HttpBodies.HeaderDigest(response);
         if (expected is { } want && !want.Matches(bytes))
@@ -81,7 +76,7 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
     /// </summary>
     private async Task<MultiArchException> NotFoundAsync(RegistryRequest request, HttpResponseMessage response, ImageReference reference, CancellationToken cancellationToken)
     {
-        var error = await _errors.ErrorAsync(request, response, reference, cancellationToken);
+        var error = await errors.ErrorAsync(request, response, reference, cancellationToken);
         if (error is not RegistryException { IsNotFound: true } notFound || notFound.ErrorCodes.Contains("NAME_UNKNOWN"))
         {
             return error;
@@ -93,7 +88,7 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
         };
         try
         {
-            using var tags = await _send.SendAsync(tagsRequest, cancellationToken);
+            using var tags = await send.SendAsync(tagsRequest, cancellationToken);
             if (tags.StatusCode == HttpStatusCode.NotFound)
             {
                 // Whatever the body holds (nothing, at some registries): no tag list means no repository.
@@ -129,7 +124,7 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
             Accept = MediaTypes.ManifestAccept,
             FollowRedirects = true,
         };
-        using var response = await _send.SendAsync(request, cancellationToken);
+        using var response = await send.SendAsync(request, cancellationToken);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             return null;
@@ -137,7 +132,7 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
 
         if (response.StatusCode != HttpStatusCode.OK)
         {
-            throw await _errors.ErrorAsync(request, response, reference, cancellationToken);
+            throw await errors.ErrorAsync(request, response, reference, cancellationToken);
         }
 
         var digest = HttpBodies.HeaderDigest(response) ?? reference.Digest;
@@ -173,10 +168,10 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
     private async Task PutManifestOnceAsync(ImageReference target, ManifestContent content, CancellationToken cancellationToken)
     {
         var request = ManifestPut(target, content);
-        using var response = await _send.SendAsync(request, cancellationToken);
+        using var response = await send.SendAsync(request, cancellationToken);
         if (response.StatusCode is not (HttpStatusCode.Created or HttpStatusCode.OK or HttpStatusCode.Accepted))
         {
-            throw await _errors.ErrorAsync(request, response, target, cancellationToken);
+            throw await errors.ErrorAsync(request, response, target, cancellationToken);
         }
 
         if (HttpBodies.HeaderDigest(response) is { } reported && reported != content.Digest)
@@ -209,14 +204,14 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
             Accept = MediaTypes.ManifestAccept,
             FollowRedirects = true,
         };
-        using var response = await _send.SendAsync(request, cancellationToken);
+        using var response = await send.SendAsync(request, cancellationToken);
         if (response.StatusCode != HttpStatusCode.OK)
         {
-            return new ServedManifest(await _errors.AnswerAsync(request, response, reference, cancellationToken), [], null, null);
+            return new ServedManifest(await errors.AnswerAsync(request, response, reference, cancellationToken), [], null, null);
         }
 
         var bytes = await HttpBodies.ReadBoundedAsync(response, HttpBodies.MaxManifestBytes, () => MultiArchException.Create(MessageId.ManifestTooLarge, reference.Original, HttpBodies.MaxManifestBytes), cancellationToken);
-        return new ServedManifest(await _errors.AnswerAsync(request, response, reference, cancellationToken), bytes, response.Content.Headers.ContentType?.ToString(), HttpBodies.HeaderDigest(response));
+        return new ServedManifest(await errors.AnswerAsync(request, response, reference, cancellationToken), bytes, response.Content.Headers.ContentType?.ToString(), HttpBodies.HeaderDigest(response));
     }
 
     /// <summary>
@@ -230,14 +225,14 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
             Scopes = [RegistryRequest.PullScope(repository.Repository)],
             Accept = [MediaTypes.OciIndex],
         };
-        using var response = await _send.SendAsync(request, cancellationToken);
+        using var response = await send.SendAsync(request, cancellationToken);
         if (response.StatusCode != HttpStatusCode.OK)
         {
-            return (await _errors.AnswerAsync(request, response, repository, cancellationToken), null);
+            return (await errors.AnswerAsync(request, response, repository, cancellationToken), null);
         }
 
         var bytes = await HttpBodies.ReadBoundedAsync(response, HttpBodies.MaxManifestBytes, () => MultiArchException.Create(MessageId.ManifestTooLarge, $"{repository.Name} referrers of {subject}", HttpBodies.MaxManifestBytes), cancellationToken);
-        var answer = await _errors.AnswerAsync(request, response, repository, cancellationToken);
+        var answer = await errors.AnswerAsync(request, response, repository, cancellationToken);
         var index = ManifestContent.Parse(bytes, response.Content.Headers.ContentType?.MediaType, $"{repository.Name} referrers of {subject}") as ImageIndex;
         return index is null ? (answer with { Message = "the answer is not an image index" }, null) : (answer, index);
     }
@@ -251,15 +246,15 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
         for (var page = 0; page < 10 && path is not null; page++)
         {
             var request = new RegistryRequest(repository.Registry, HttpMethod.Get, path) { Scopes = [RegistryRequest.PullScope(repository.Repository)] };
-            using var response = await _send.SendAsync(request, cancellationToken);
+            using var response = await send.SendAsync(request, cancellationToken);
             if (response.StatusCode != HttpStatusCode.OK)
             {
-                var refused = await _errors.AnswerAsync(request, response, repository, cancellationToken);
+                var refused = await errors.AnswerAsync(request, response, repository, cancellationToken);
                 return (refused, tags);
             }
 
             var body = await HttpBodies.ReadBoundedAsync(response, HttpBodies.MaxManifestBytes, () => new InvalidDataException(), cancellationToken);
-            answer = await _errors.AnswerAsync(request, response, repository, cancellationToken);
+            answer = await errors.AnswerAsync(request, response, repository, cancellationToken);
             using (var document = JsonDocument.Parse(body))
             {
                 tags.AddRange(OciJson.GetStrings(document.RootElement, "tags"));
@@ -286,8 +281,8 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
             Scopes = [$"repository:{reference.Repository}:delete"],
             Idempotent = true,
         };
-        using var response = await _send.SendAsync(request, cancellationToken);
-        return await _errors.AnswerAsync(request, response, reference, cancellationToken);
+        using var response = await send.SendAsync(request, cancellationToken);
+        return await errors.AnswerAsync(request, response, reference, cancellationToken);
     }
 
 
@@ -304,7 +299,7 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
             var now = await HeadManifestAsync(target, cancellationToken);
             if (now?.Digest == content.Digest)
             {
-                _settings.Log.Message(LogLevel.Low, $"MultiArch: PUT {target} failed ({failure.Code}), but the registry applied it: {target} points at {content.Digest}.");
+                settings.Log.Message(LogLevel.Low, $"MultiArch: PUT {target} failed ({failure.Code}), but the registry applied it: {target} points at {content.Digest}.");
                 return;
             }
 
