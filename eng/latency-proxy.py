@@ -5,7 +5,8 @@ Every request waits --latency-ms before it is forwarded (one round trip's worth)
 response. A TLS handshake sent to it (a client probing for HTTPS) waits the same time and is answered 400, as Go's HTTP
 server answers one, so probing costs a client what it costs against a remote plain-HTTP registry.
 
-For each request it records when it arrived and when its response was written, and reports, since the last reset:
+For each request it records when it arrived (its first byte) and when its response was written, and reports, since the
+last reset:
   requests  HTTP requests answered (TLS probes not included)
   probes    TLS handshakes answered 400
   depth     the sequential depth: the length of the longest chain of round trips (requests and probes) in which each
@@ -15,29 +16,22 @@ For each request it records when it arrived and when its response was written, a
 
 Control (never delayed or counted): GET /_bench/reset, GET /_bench/stats (JSON), GET /_bench/log (one line per request).
 
+One asyncio event loop serves every connection: a request costs the proxy a few parsing steps and a timer, so requests
+sent side by side stay side by side (eng/latency-proxy-check.py checks that 60 of them measure 1 deep). Bodies both ways
+are read whole (chunked or with a length) and sent on with a Content-Length; upstream connections are kept alive and
+reused, one per request in flight.
+
   latency-proxy.py --upstream 127.0.0.1:5000 [--port 0] [--latency-ms 25] [--port-file FILE]
 """
-import argparse, http.client, http.server, json, socket, sys, threading, time
+import argparse, asyncio, json, socket, sys, time
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "expect"}
+TLS_PROBE = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request"
+BAD_GATEWAY = b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\nBad Gateway"
 
 
-class Record:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.items = []  # (start, end, kind, text)
-
-    def add(self, start, end, kind, text):
-        with self.lock:
-            self.items.append((start, end, kind, text))
-
-    def reset(self):
-        with self.lock:
-            self.items = []
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.items)
+class BadMessage(Exception):
+    """A message that is not HTTP/1.x as this proxy reads it."""
 
 
 def sequential_depth(items):
@@ -53,151 +47,215 @@ def sequential_depth(items):
     return max(depth, default=0)
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes: with Nagle's algorithm the body would wait for the client's delayed
-    # ACK (40 ms on Linux), a delay no real registry adds.
-    disable_nagle_algorithm = True
-    server_version = "latency-proxy"
-    sys_version = ""
+def no_delay(writer):
+    # Headers and body go out in one write, but a client's next request must not wait for a delayed ACK either.
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def log_message(self, fmt, *args):
-        pass
 
-    def handle_one_request(self):
+async def read_headers(reader):
+    """[(name, value), ...] up to the blank line, repeated names kept in order."""
+    headers = []
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise BadMessage("connection closed in the headers")
+        if line in (b"\r\n", b"\n"):
+            return headers
+        name, sep, value = line.decode("latin-1").partition(":")
+        if not sep:
+            raise BadMessage(f"not a header line: {line[:80]!r}")
+        headers.append((name.strip(), value.strip()))
+
+
+def header(headers, name):
+    name = name.lower()
+    return next((v for k, v in headers if k.lower() == name), None)
+
+
+async def read_body(reader, headers):
+    """The body a Transfer-Encoding: chunked or Content-Length announces, or None when neither does."""
+    if (header(headers, "Transfer-Encoding") or "").lower() == "chunked":
+        chunks = []
+        while True:
+            line = await reader.readline()
+            if not line:
+                raise BadMessage("connection closed in a chunked body")
+            size = int(line.split(b";")[0].strip(), 16)
+            if size == 0:
+                while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    pass   # trailers
+                return b"".join(chunks)
+            chunks.append(await reader.readexactly(size))
+            await reader.readline()
+    length = header(headers, "Content-Length")
+    if length is not None and int(length) > 0:
+        return await reader.readexactly(int(length))
+    return None
+
+
+class Upstream:
+    """Keep-alive connections to the registry: one per request in flight, idle ones reused."""
+
+    def __init__(self, host, port):
+        self.host, self.port = host, port
+        self.idle = []
+
+    async def exchange(self, request, method):
+        """Sends request (bytes) and returns (status, reason, headers, body); retries once on a fresh connection."""
+        for attempt in (1, 2):
+            reused = False
+            while attempt == 1 and self.idle:
+                reader, writer = self.idle.pop()
+                if not reader.at_eof() and not writer.is_closing():
+                    reused = True
+                    break
+                writer.close()
+            if not reused:
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+                no_delay(writer)
+            try:
+                writer.write(request)
+                await writer.drain()
+                status, reason, headers, body, keep = await self.read_response(reader, method)
+            except (OSError, EOFError, asyncio.IncompleteReadError, BadMessage, ValueError):
+                writer.close()
+                if attempt == 2:
+                    raise
+                continue
+            if keep:
+                self.idle.append((reader, writer))
+            else:
+                writer.close()
+            return status, reason, headers, body
+
+    @staticmethod
+    async def read_response(reader, method):
+        while True:
+            line = await reader.readline()
+            if not line:
+                raise BadMessage("upstream closed the connection")
+            version, status, reason = (line.decode("latin-1").rstrip("\r\n").split(" ", 2) + [""])[:3]
+            status = int(status)
+            headers = await read_headers(reader)
+            if status >= 200 or status == 101:
+                break   # a 1xx interim response is skipped
+        keep = version == "HTTP/1.1" and (header(headers, "Connection") or "").lower() != "close"
+        if method == "HEAD" or status in (204, 304):
+            return status, reason, headers, b"", keep
+        if header(headers, "Content-Length") is None and (header(headers, "Transfer-Encoding") or "").lower() != "chunked":
+            return status, reason, headers, await reader.read(), False   # delimited by the end of the connection
+        return status, reason, headers, await read_body(reader, headers) or b"", keep
+
+
+class Proxy:
+    def __init__(self, upstream, latency):
+        self.upstream = upstream
+        self.latency = latency
+        self.items = []   # (start, end, kind, text)
+
+    async def serve(self, reader, writer):
+        no_delay(writer)
         try:
-            first = self.rfile.peek(1)[:1]
-        except (OSError, ValueError):
-            self.close_connection = True
-            return
+            while await self.one(reader, writer):
+                pass
+        except (OSError, EOFError, asyncio.IncompleteReadError, BadMessage, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def one(self, reader, writer):
+        """Answers one request (or TLS probe) on a client connection; False when the connection is done."""
+        first = await reader.read(1)
+        if not first:
+            return False
+        start = time.monotonic()   # the arrival, before anything else is read
         if first == b"\x16":
             # A TLS ClientHello on a plain-HTTP port: a client probing for HTTPS.
-            start = time.monotonic()
-            time.sleep(self.server.latency)
-            try:
-                self.wfile.write(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request")
-                self.wfile.flush()
-            except OSError:
-                pass
-            self.server.record.add(start, time.monotonic(), "probe", "TLS handshake -> 400")
-            self.close_connection = True
-            return
-        super().handle_one_request()
+            await asyncio.sleep(self.latency)
+            writer.write(TLS_PROBE)
+            await writer.drain()
+            self.items.append((start, time.monotonic(), "probe", "TLS handshake -> 400"))
+            return False
+        line = first + await reader.readline()
+        if line in (b"\r\n", b"\n"):
+            return True   # a stray line end between requests
+        method, path, version = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+        headers = await read_headers(reader)
+        if (header(headers, "Expect") or "").lower() == "100-continue" and version == "HTTP/1.1":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
+        body = await read_body(reader, headers)
+        connection = (header(headers, "Connection") or "").lower()
+        keep = connection != "close" and (version == "HTTP/1.1" or connection == "keep-alive")
+        if path.startswith("/_bench/"):
+            writer.write(self.control(path))
+            await writer.drain()
+            return keep
 
-    def do_GET(self): self.proxy()
-    def do_HEAD(self): self.proxy()
-    def do_POST(self): self.proxy()
-    def do_PUT(self): self.proxy()
-    def do_PATCH(self): self.proxy()
-    def do_DELETE(self): self.proxy()
+        # Repeated headers (Go clients send one Accept line per media type) are forwarded one by one.
+        out = [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"]
+        if body is not None:
+            out.append(("Content-Length", str(len(body))))
+        elif method in ("POST", "PUT", "PATCH"):
+            out.append(("Content-Length", "0"))
+        request = "".join([f"{method} {path} HTTP/1.1\r\n"] + [f"{k}: {v}\r\n" for k, v in out] + ["\r\n"]).encode("latin-1")
+        await asyncio.sleep(self.latency)
+        try:
+            status, reason, response_headers, data = await self.upstream.exchange(request + (body or b""), method)
+        except (OSError, EOFError, asyncio.IncompleteReadError, BadMessage, ValueError):
+            writer.write(BAD_GATEWAY)
+            await writer.drain()
+            self.items.append((start, time.monotonic(), "http", f"{method} {path} -> 502 (upstream failed)"))
+            return False
 
-    def read_body(self):
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else None
+        length = header(response_headers, "Content-Length")
+        lines = [f"HTTP/1.1 {status} {reason}\r\n"]
+        lines += [f"{k}: {v}\r\n" for k, v in response_headers if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"]
+        lines.append(f"Content-Length: {length if method == 'HEAD' and length is not None else len(data)}\r\n\r\n")
+        writer.write("".join(lines).encode("latin-1") + (data if method != "HEAD" else b""))
+        await writer.drain()
+        self.items.append((start, time.monotonic(), "http", f"{method} {path} -> {status}"))
+        return keep
 
-    def control(self):
-        record = self.server.record
-        if self.path == "/_bench/reset":
-            record.reset()
+    def control(self, path):
+        items = list(self.items)
+        if path == "/_bench/reset":
+            self.items = []
             body = b"{}"
-        elif self.path == "/_bench/stats":
-            items = record.snapshot()
+        elif path == "/_bench/stats":
             body = json.dumps({
                 "requests": sum(1 for r in items if r[2] == "http"),
                 "probes": sum(1 for r in items if r[2] == "probe"),
                 "depth": sequential_depth(items),
             }).encode()
         else:
-            items = record.snapshot()
             origin = min((r[0] for r in items), default=0)
             body = "".join(f"{(r[0] - origin) * 1000:8.1f} {(r[1] - origin) * 1000:8.1f}  {r[3]}\n" for r in sorted(items)).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def upstream(self):
-        local = self.server.local
-        if getattr(local, "conn", None) is None:
-            local.conn = http.client.HTTPConnection(self.server.upstream_host, self.server.upstream_port, timeout=120)
-        return local.conn
-
-    def proxy(self):
-        if self.path.startswith("/_bench/"):
-            return self.control()
-        start = time.monotonic()
-        body = self.read_body()
-        # Repeated headers (Go clients send one Accept line per media type) are forwarded one by one.
-        headers = [(k, v) for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"]
-        if body is not None:
-            headers.append(("Content-Length", str(len(body))))
-        elif self.command in ("POST", "PUT", "PATCH"):
-            headers.append(("Content-Length", "0"))
-        time.sleep(self.server.latency)
-        for attempt in (1, 2):
-            conn = self.upstream()
-            try:
-                conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
-                for name, value in headers:
-                    conn.putheader(name, value)
-                conn.endheaders(body)
-                response = conn.getresponse()
-                data = response.read()
-                break
-            except (http.client.HTTPException, OSError):
-                conn.close()
-                self.server.local.conn = None
-                if attempt == 2:
-                    self.send_error(502)
-                    self.server.record.add(start, time.monotonic(), "http", f"{self.command} {self.path} -> 502 (upstream failed)")
-                    return
-        self.send_response_only(response.status, response.reason)
-        for name, value in response.getheaders():
-            if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
-                self.send_header(name, value)
-        length = response.getheader("Content-Length")
-        self.send_header("Content-Length", length if self.command == "HEAD" and length is not None else str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD" and data:
-            self.wfile.write(data)
-        self.wfile.flush()
-        self.server.record.add(start, time.monotonic(), "http", f"{self.command} {self.path} -> {response.status}")
+        return b"HTTP/1.1 200 OK\r\nServer: latency-proxy\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-
-def main():
+async def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--upstream", required=True, help="host:port of the registry (plain HTTP)")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency-ms", type=float, default=25)
     parser.add_argument("--port-file", help="write the port chosen here once listening")
     args = parser.parse_args()
-    server = Server(("127.0.0.1", args.port), Handler)
-    server.upstream_host, port = args.upstream.rsplit(":", 1)
-    server.upstream_port = int(port)
-    server.latency = args.latency_ms / 1000.0
-    server.record = Record()
-    server.local = threading.local()
+    host, port = args.upstream.rsplit(":", 1)
+    proxy = Proxy(Upstream(host, int(port)), args.latency_ms / 1000.0)
+    server = await asyncio.start_server(proxy.serve, "127.0.0.1", args.port, backlog=1024)
+    chosen = server.sockets[0].getsockname()[1]
     if args.port_file:
         with open(args.port_file, "w") as f:
-            f.write(str(server.server_address[1]))
-    print(f"listening on 127.0.0.1:{server.server_address[1]} -> {args.upstream}, {args.latency_ms:g} ms a request", file=sys.stderr)
-    server.serve_forever()
+            f.write(str(chosen))
+    print(f"listening on 127.0.0.1:{chosen} -> {args.upstream}, {args.latency_ms:g} ms a request", file=sys.stderr)
+    await server.serve_forever()
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
