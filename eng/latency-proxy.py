@@ -14,7 +14,8 @@ last reset:
             an operation takes about depth x latency, however many requests it sends side by side.
             (The same definition as MultiArch.Build.Tasks.Tests/Infrastructure/RoundTrips.cs.)
 
-Control (never delayed or counted): GET /_bench/reset, GET /_bench/stats (JSON), GET /_bench/log (one line per request).
+Control (never delayed or counted): GET /_bench/reset, GET /_bench/stats (JSON), GET /_bench/log (one line per request:
+arrival and end in ms, request -> status), GET /_bench/chain (the same lines for one longest chain).
 
 One asyncio event loop serves every connection: a request costs the proxy a few parsing steps and a timer, so requests
 sent side by side stay side by side (eng/latency-proxy-check.py checks that 60 of them measure 1 deep). Bodies both ways
@@ -23,8 +24,9 @@ reused, one per request in flight.
 
   latency-proxy.py --upstream 127.0.0.1:5000 [--port 0] [--latency-ms 25] [--port-file FILE]
 """
-import argparse, asyncio, json, socket, sys, time
+import argparse, asyncio, json, socket, struct, sys, time
 
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)   # Linux; Python does not name it
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "expect"}
 TLS_PROBE = b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request"
 BAD_GATEWAY = b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\nBad Gateway"
@@ -34,17 +36,23 @@ class BadMessage(Exception):
     """A message that is not HTTP/1.x as this proxy reads it."""
 
 
-def sequential_depth(items):
-    """Longest chain a1..ak with a(i).end <= a(i+1).start (O(n^2); runs are a few hundred requests)."""
+def longest_chain(items):
+    """One longest chain a1..ak with a(i).end <= a(i+1).start, first first (O(n^2); runs are a few hundred requests)."""
     ordered = sorted(items, key=lambda r: r[0])
-    depth = []
+    depth, previous = [], []
     for i, (start, _, _, _) in enumerate(ordered):
-        best = 0
+        best, before = 0, -1
         for j in range(i):
             if ordered[j][1] <= start and depth[j] > best:
-                best = depth[j]
+                best, before = depth[j], j
         depth.append(best + 1)
-    return max(depth, default=0)
+        previous.append(before)
+    chain = []
+    at = max(range(len(ordered)), key=lambda i: depth[i], default=-1)
+    while at >= 0:
+        chain.append(ordered[at])
+        at = previous[at]
+    return chain[::-1]
 
 
 def no_delay(writer):
@@ -93,6 +101,68 @@ async def read_body(reader, headers):
     if length is not None and int(length) > 0:
         return await reader.readexactly(int(length))
     return None
+
+
+class Client:
+    """A client connection that knows when its bytes reached this machine: the kernel's receive time of each read
+    (SO_TIMESTAMPNS), so that a request's arrival is not moved by the time the event loop took to get to it."""
+
+    def __init__(self, sock):
+        self.sock, self.loop = sock, asyncio.get_running_loop()
+        self.buffer = bytearray()
+        self.stamp = None   # when the oldest byte in the buffer arrived (time.monotonic())
+
+    async def receive(self):
+        """Reads what has arrived into the buffer; False at the end of the connection."""
+        while True:
+            try:
+                data, ancillary, _, _ = self.sock.recvmsg(65536, 64)
+                break
+            except BlockingIOError:
+                ready = self.loop.create_future()
+                self.loop.add_reader(self.sock.fileno(), lambda: ready.done() or ready.set_result(None))
+                try:
+                    await ready
+                finally:
+                    self.loop.remove_reader(self.sock.fileno())
+        if not self.buffer:
+            self.stamp = time.monotonic()
+            for level, kind, raw in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(raw) >= 16:
+                    seconds, nanoseconds = struct.unpack("qq", raw[:16])
+                    self.stamp = min(self.stamp, seconds + nanoseconds / 1e9 - time.time() + time.monotonic())
+        self.buffer += data
+        return bool(data)
+
+    async def first_byte(self):
+        """(the next byte, when it arrived), or (b"", None) at the end of the connection."""
+        if not self.buffer and not await self.receive():
+            return b"", None
+        first = bytes(self.buffer[:1])
+        del self.buffer[:1]
+        return first, self.stamp
+
+    async def readline(self):
+        while (end := self.buffer.find(b"\n")) < 0:
+            if len(self.buffer) > 65536:
+                raise BadMessage("a line longer than 64 KiB")
+            if not await self.receive():
+                end = len(self.buffer) - 1
+                break
+        line = bytes(self.buffer[:end + 1])
+        del self.buffer[:end + 1]
+        return line
+
+    async def readexactly(self, n):
+        while len(self.buffer) < n:
+            if not await self.receive():
+                raise BadMessage("connection closed in a body")
+        data = bytes(self.buffer[:n])
+        del self.buffer[:n]
+        return data
+
+    async def send(self, data):
+        await self.loop.sock_sendall(self.sock, data)
 
 
 class Upstream:
@@ -155,43 +225,39 @@ class Proxy:
         self.latency = latency
         self.items = []   # (start, end, kind, text)
 
-    async def serve(self, reader, writer):
-        no_delay(writer)
+    async def serve(self, sock):
         try:
-            while await self.one(reader, writer):
+            client = Client(sock)
+            while await self.one(client):
                 pass
         except (OSError, EOFError, asyncio.IncompleteReadError, BadMessage, ValueError):
             pass
         finally:
-            writer.close()
+            sock.close()
 
-    async def one(self, reader, writer):
+    async def one(self, client):
         """Answers one request (or TLS probe) on a client connection; False when the connection is done."""
-        first = await reader.read(1)
+        first, start = await client.first_byte()   # start: when it arrived, before anything else is read
         if not first:
             return False
-        start = time.monotonic()   # the arrival, before anything else is read
         if first == b"\x16":
             # A TLS ClientHello on a plain-HTTP port: a client probing for HTTPS.
-            await asyncio.sleep(self.latency)
-            writer.write(TLS_PROBE)
-            await writer.drain()
+            await self.wait_from(start)
+            await client.send(TLS_PROBE)
             self.items.append((start, time.monotonic(), "probe", "TLS handshake -> 400"))
             return False
-        line = first + await reader.readline()
+        line = first + await client.readline()
         if line in (b"\r\n", b"\n"):
             return True   # a stray line end between requests
         method, path, version = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
-        headers = await read_headers(reader)
+        headers = await read_headers(client)
         if (header(headers, "Expect") or "").lower() == "100-continue" and version == "HTTP/1.1":
-            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            await writer.drain()
-        body = await read_body(reader, headers)
+            await client.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body = await read_body(client, headers)
         connection = (header(headers, "Connection") or "").lower()
         keep = connection != "close" and (version == "HTTP/1.1" or connection == "keep-alive")
         if path.startswith("/_bench/"):
-            writer.write(self.control(path))
-            await writer.drain()
+            await client.send(self.control(path))
             return keep
 
         # Repeated headers (Go clients send one Accept line per media type) are forwarded one by one.
@@ -201,12 +267,11 @@ class Proxy:
         elif method in ("POST", "PUT", "PATCH"):
             out.append(("Content-Length", "0"))
         request = "".join([f"{method} {path} HTTP/1.1\r\n"] + [f"{k}: {v}\r\n" for k, v in out] + ["\r\n"]).encode("latin-1")
-        await asyncio.sleep(self.latency)
+        await self.wait_from(start)
         try:
             status, reason, response_headers, data = await self.upstream.exchange(request + (body or b""), method)
         except (OSError, EOFError, asyncio.IncompleteReadError, BadMessage, ValueError):
-            writer.write(BAD_GATEWAY)
-            await writer.drain()
+            await client.send(BAD_GATEWAY)
             self.items.append((start, time.monotonic(), "http", f"{method} {path} -> 502 (upstream failed)"))
             return False
 
@@ -214,10 +279,13 @@ class Proxy:
         lines = [f"HTTP/1.1 {status} {reason}\r\n"]
         lines += [f"{k}: {v}\r\n" for k, v in response_headers if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"]
         lines.append(f"Content-Length: {length if method == 'HEAD' and length is not None else len(data)}\r\n\r\n")
-        writer.write("".join(lines).encode("latin-1") + (data if method != "HEAD" else b""))
-        await writer.drain()
+        await client.send("".join(lines).encode("latin-1") + (data if method != "HEAD" else b""))
         self.items.append((start, time.monotonic(), "http", f"{method} {path} -> {status}"))
         return keep
+
+    async def wait_from(self, start):
+        """Waits until the latency has passed since the request arrived (the proxy's own delays count in it)."""
+        await asyncio.sleep(max(0.0, start + self.latency - time.monotonic()))
 
     def control(self, path):
         items = list(self.items)
@@ -228,11 +296,12 @@ class Proxy:
             body = json.dumps({
                 "requests": sum(1 for r in items if r[2] == "http"),
                 "probes": sum(1 for r in items if r[2] == "probe"),
-                "depth": sequential_depth(items),
+                "depth": len(longest_chain(items)),
             }).encode()
         else:
             origin = min((r[0] for r in items), default=0)
-            body = "".join(f"{(r[0] - origin) * 1000:8.1f} {(r[1] - origin) * 1000:8.1f}  {r[3]}\n" for r in sorted(items)).encode()
+            lines = longest_chain(items) if path == "/_bench/chain" else sorted(items)
+            body = "".join(f"{(r[0] - origin) * 1000:8.1f} {(r[1] - origin) * 1000:8.1f}  {r[3]}\n" for r in lines).encode()
         return b"HTTP/1.1 200 OK\r\nServer: latency-proxy\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
@@ -245,13 +314,26 @@ async def main():
     args = parser.parse_args()
     host, port = args.upstream.rsplit(":", 1)
     proxy = Proxy(Upstream(host, int(port)), args.latency_ms / 1000.0)
-    server = await asyncio.start_server(proxy.serve, "127.0.0.1", args.port, backlog=1024)
-    chosen = server.sockets[0].getsockname()[1]
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)   # copied to each accepted connection
+    listener.bind(("127.0.0.1", args.port))
+    listener.listen(1024)
+    listener.setblocking(False)
+    chosen = listener.getsockname()[1]
     if args.port_file:
         with open(args.port_file, "w") as f:
             f.write(str(chosen))
     print(f"listening on 127.0.0.1:{chosen} -> {args.upstream}, {args.latency_ms:g} ms a request", file=sys.stderr)
-    await server.serve_forever()
+    loop, running = asyncio.get_running_loop(), set()
+    while True:
+        sock, _ = await loop.sock_accept(listener)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        task = asyncio.create_task(proxy.serve(sock))
+        running.add(task)
+        task.add_done_callback(running.discard)
 
 
 if __name__ == "__main__":
