@@ -9,7 +9,7 @@ upstream on loopback and checks that it measures depth right and forwards what a
             their Location headers; an upstream's chunked answer; a 307 and its Location passed through; Expect:
             100-continue; keep-alive (one client connection for several requests)
   probes    a TLS ClientHello is answered 400 after the latency and counted as a probe, not a request
-  control   /_bench/reset, /_bench/stats and /_bench/log, never delayed or counted
+  control   /_bench/reset, /_bench/stats, /_bench/log and /_bench/chain, never delayed or counted
 
   eng/latency-proxy-check.py [--proxy eng/latency-proxy.py] [--latency-ms 50]
 
@@ -133,6 +133,9 @@ class Check:
             for i in range(5):
                 self.get(f"/v2/chain/{i}", conn)
         self.depth_after("a chain of 5 on one connection", 5, chain_kept_alive, 5)
+        chain = self.get("/_bench/chain")[1].decode().splitlines()
+        self.expect("/_bench/chain lists the 5 in order", [line.split()[-3] for line in chain] == [f"/v2/chain/{i}" for i in range(5)],
+                    "\n".join(chain))
 
         def chain_new_connections():
             for i in range(3):

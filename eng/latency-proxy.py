@@ -5,8 +5,8 @@ Every request waits --latency-ms before it is forwarded (one round trip's worth)
 response. A TLS handshake sent to it (a client probing for HTTPS) waits the same time and is answered 400, as Go's HTTP
 server answers one, so probing costs a client what it costs against a remote plain-HTTP registry.
 
-For each request it records when it arrived (its first byte) and when its response was written, and reports, since the
-last reset:
+For each request it records when it arrived (the kernel's receive time of its first byte) and when the last of its
+response was handed to the kernel, and reports, since the last reset:
   requests  HTTP requests answered (TLS probes not included)
   probes    TLS handshakes answered 400
   depth     the sequential depth: the length of the longest chain of round trips (requests and probes) in which each
@@ -119,12 +119,7 @@ class Client:
                 data, ancillary, _, _ = self.sock.recvmsg(65536, 64)
                 break
             except BlockingIOError:
-                ready = self.loop.create_future()
-                self.loop.add_reader(self.sock.fileno(), lambda: ready.done() or ready.set_result(None))
-                try:
-                    await ready
-                finally:
-                    self.loop.remove_reader(self.sock.fileno())
+                await self.ready(self.loop.add_reader, self.loop.remove_reader)
         if not self.buffer:
             self.stamp = time.monotonic()
             for level, kind, raw in ancillary:
@@ -162,7 +157,26 @@ class Client:
         return data
 
     async def send(self, data):
-        await self.loop.sock_sendall(self.sock, data)
+        """Sends data and returns when its last part was handed to the kernel: the earliest the client can have it all
+        (a time taken after the send could be later than the client's next request)."""
+        view = memoryview(data)
+        while True:
+            handed = time.monotonic()
+            try:
+                view = view[self.sock.send(view):]
+            except BlockingIOError:
+                pass
+            if not view:
+                return handed
+            await self.ready(self.loop.add_writer, self.loop.remove_writer)
+
+    async def ready(self, add, remove):
+        ready = self.loop.create_future()
+        add(self.sock.fileno(), lambda: ready.done() or ready.set_result(None))
+        try:
+            await ready
+        finally:
+            remove(self.sock.fileno())
 
 
 class Upstream:
@@ -243,8 +257,7 @@ class Proxy:
         if first == b"\x16":
             # A TLS ClientHello on a plain-HTTP port: a client probing for HTTPS.
             await self.wait_from(start)
-            await client.send(TLS_PROBE)
-            self.items.append((start, time.monotonic(), "probe", "TLS handshake -> 400"))
+            self.items.append((start, await client.send(TLS_PROBE), "probe", "TLS handshake -> 400"))
             return False
         line = first + await client.readline()
         if line in (b"\r\n", b"\n"):
@@ -271,16 +284,15 @@ class Proxy:
         try:
             status, reason, response_headers, data = await self.upstream.exchange(request + (body or b""), method)
         except (OSError, EOFError, asyncio.IncompleteReadError, BadMessage, ValueError):
-            await client.send(BAD_GATEWAY)
-            self.items.append((start, time.monotonic(), "http", f"{method} {path} -> 502 (upstream failed)"))
+            self.items.append((start, await client.send(BAD_GATEWAY), "http", f"{method} {path} -> 502 (upstream failed)"))
             return False
 
         length = header(response_headers, "Content-Length")
         lines = [f"HTTP/1.1 {status} {reason}\r\n"]
         lines += [f"{k}: {v}\r\n" for k, v in response_headers if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"]
         lines.append(f"Content-Length: {length if method == 'HEAD' and length is not None else len(data)}\r\n\r\n")
-        await client.send("".join(lines).encode("latin-1") + (data if method != "HEAD" else b""))
-        self.items.append((start, time.monotonic(), "http", f"{method} {path} -> {status}"))
+        end = await client.send("".join(lines).encode("latin-1") + (data if method != "HEAD" else b""))
+        self.items.append((start, end, "http", f"{method} {path} -> {status}"))
         return keep
 
     async def wait_from(self, start):
