@@ -10,7 +10,7 @@
 #   multiarch      $MULTIARCH, else `multiarch` on PATH, else packed by eng/pack.sh and installed into the run's folder
 #   manifest-tool  $MANIFEST_TOOL or `manifest-tool` on PATH
 #   crane          $CRANE or `crane` on PATH
-#   buildx         $BUILDX (the docker-buildx binary) or `docker buildx` when it works
+#   buildx         $BUILDX (the docker-buildx binary), `docker-buildx` on PATH, or `docker buildx` when it works
 # Scenarios:
 #   a  inspect a 10-platform Docker list (multiarch and manifest-tool also read every child manifest; crane only the list)
 #   b  push a list of 3 sources from the target's own repository, plus 2 extra tags (crane: index append + 2 tag calls)
@@ -29,18 +29,8 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument: $1" >&2; exit 2;;
   esac
 done
-source "$root/eng/lib/registry.sh"
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0
-
-work="$(mktemp -d "${TMPDIR:-/tmp}/multiarch-bench-cli.XXXXXX")"
-proxy_pid=""
-cleanup() {
-  if [ -n "$proxy_pid" ]; then kill "$proxy_pid" 2>/dev/null || true; wait "$proxy_pid" 2>/dev/null || true; fi
-  stop_registry "$work"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$root/eng/lib/bench.sh"
+bench_work multiarch-bench-cli
 
 # ------------------------------------------------------------------ the tools
 multiarch="${MULTIARCH:-$(command -v multiarch || true)}"
@@ -51,43 +41,15 @@ if [ -z "$multiarch" ]; then
   dotnet tool install --tool-path "$work/tools" --configfile "$work/nuget.config" MultiArch.Tool --version 0.0.0-bench >/dev/null
   multiarch="$work/tools/multiarch"
 fi
-manifest_tool="${MANIFEST_TOOL:-$(command -v manifest-tool || true)}"
-crane="${CRANE:-$(command -v crane || true)}"
-buildx=()
-if [ -n "${BUILDX:-}" ]; then buildx=("$BUILDX"); elif docker buildx version >/dev/null 2>&1; then buildx=(docker buildx); fi
+manifest_tool="$(find_peer manifest-tool)"
+crane="$(find_peer crane)"
+read -r -a buildx <<<"$(find_peer buildx)"   # may be two words: docker buildx
 
 # ------------------------------------------------------------------ registry, proxy and images (not timed)
-start_registry "$work"
-python3 "$root/eng/latency-proxy.py" --upstream "$REGISTRY" --latency-ms "$latency" --port-file "$work/proxy.port" 2>"$work/proxy.log" &
-proxy_pid=$!
-for _ in $(seq 1 50); do [ -s "$work/proxy.port" ] && break; sleep 0.1; done
-PROXY="127.0.0.1:$(cat "$work/proxy.port")"
+bench_registry "$latency"
 export DOTNET_CONTAINER_INSECURE_REGISTRIES="$PROXY"
-# bench-registry.sh's platforms, but linux/mips64 for linux/loong64, which manifest-tool before v2.2 refuses.
-platforms10=(linux/amd64 linux/arm64/v8 linux/arm/v7 linux/arm/v6 linux/386 linux/ppc64le linux/s390x linux/riscv64 linux/mips64le linux/mips64)
-platforms3=("${platforms10[@]:0:3}")
-platforms50=()
-for os in linux freebsd netbsd openbsd solaris; do
-  for arch in amd64 arm64 386 ppc64le s390x riscv64 mips64le mips64 ppc64 mips; do platforms50+=("$os/$arch"); done
-done
-join() { local IFS=,; echo "$*"; }
-slug() { echo "${1//\//-}"; }
-repo_d() { local p="${1#*/}"; echo "bench-d-${p//\//}"; }
-make_image() { python3 "$root/testassets/base-image/make-image.py" --format docker --tls-verify false "$@" >/dev/null; }
-echo "Seeding images into $REGISTRY ..." >&2
-make_image --dest "$REGISTRY/bench-a:1.0" --platforms "$(join "${platforms10[@]}")" --seed bench-a
-make_image --dest "$REGISTRY/bench-b:src" --platforms "$(join "${platforms3[@]}")" --seed bench-b --per-platform-tags
-make_image --dest "$REGISTRY/bench-c:src" --platforms "$(join "${platforms10[@]}")" --seed bench-c --per-platform-tags
-make_image --dest "$REGISTRY/bench-e:src" --platforms "$(join "${platforms50[@]}")" --seed bench-e --per-platform-tags
-for p in "${platforms10[@]}"; do make_image --dest "$REGISTRY/$(repo_d "$p"):1" --platforms "$p" --seed bench-d --single; done
-sources() {
-  case "$1" in
-    b) for p in "${platforms3[@]}"; do echo "$PROXY/bench-b:src-$(slug "$p")"; done;;
-    c) for p in "${platforms10[@]}"; do echo "$PROXY/bench-c:src-$(slug "$p")"; done;;
-    e) for p in "${platforms50[@]}"; do echo "$PROXY/bench-e:src-$(slug "$p")"; done;;
-    d) for p in "${platforms10[@]}"; do echo "$PROXY/$(repo_d "$p"):1"; done;;
-  esac
-}
+seed_images "$scenarios"
+images() { sources "$1" | cut -d' ' -f2; }   # scenario -> its source images, one a line
 
 # ------------------------------------------------------------------ one command: scenario tool run -> exit code
 run_one() {
@@ -102,18 +64,18 @@ run_one() {
     return
   fi
   if [ "$s" != d ]; then repo="$PROXY/bench-$s"; target="$repo:$tool-$run"; tags=("$tool-$run-x" "$tool-$run-y"); else repo="$PROXY/bench-d-$tool-$run"; target="$repo:1.0"; fi
-  { echo "image: $target"; [ ${#tags[@]} -eq 0 ] || echo "tags: [$(join "${tags[@]}")]"; echo "manifests:"; sources "$s" | sed 's/^/  - image: /'; } > "$spec"
+  { echo "image: $target"; [ ${#tags[@]} -eq 0 ] || echo "tags: [$(join "${tags[@]}")]"; echo "manifests:"; images "$s" | sed 's/^/  - image: /'; } > "$spec"
   case "$tool" in
     multiarch) "$multiarch" push --type docker from-spec "$spec";;
     manifest-tool) "$manifest_tool" --plain-http push from-spec "$spec";;
     crane)
       local args=() src t
-      while read -r src; do args+=(-m "$src"); done < <(sources "$s")
+      while read -r src; do args+=(-m "$src"); done < <(images "$s")
       "$crane" index append --insecure -t "$target" "${args[@]}" && for t in ${tags[@]+"${tags[@]}"}; do "$crane" tag --insecure "$target" "$t" || return; done;;
     buildx)
       local args=(-t "$target") t
       for t in ${tags[@]+"${tags[@]}"}; do args+=(-t "$repo:$t"); done
-      "${buildx[@]}" imagetools create "${args[@]}" $(sources "$s");;
+      "${buildx[@]}" imagetools create "${args[@]}" $(images "$s");;
   esac
 }
 

@@ -47,34 +47,12 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument: $1" >&2; exit 2;;
   esac
 done
-source "$root/eng/lib/registry.sh"
+source "$root/eng/lib/bench.sh"
 "$root/eng/install-prereqs.sh" >/dev/null
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0
-
-work="$(mktemp -d "${TMPDIR:-/tmp}/multiarch-bench.XXXXXX")"
-proxy_pid=""
-cleanup() {
-  if [ -n "$proxy_pid" ]; then kill "$proxy_pid" 2>/dev/null || true; wait "$proxy_pid" 2>/dev/null || true; fi
-  stop_registry "$work"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_work multiarch-bench
 
 # ------------------------------------------------------------------ which peers run
 declare -A peer_cmd=()
-find_peer() { # name -> the command that runs it, or nothing
-  case "$1" in
-    manifest-tool) [ -n "${MANIFEST_TOOL:-}" ] && echo "$MANIFEST_TOOL" || command -v manifest-tool || true;;
-    crane) [ -n "${CRANE:-}" ] && echo "$CRANE" || command -v crane || true;;
-    buildx)
-      if [ -n "${BUILDX:-}" ]; then echo "$BUILDX"
-      elif command -v docker-buildx >/dev/null; then command -v docker-buildx
-      elif docker buildx version >/dev/null 2>&1; then echo "docker buildx"
-      fi;;
-    *) command -v "$1" || true;;
-  esac
-}
 IFS=, read -r -a wanted_peers <<<"$peers"
 for p in "${wanted_peers[@]}"; do
   cmd="$(find_peer "$p")"
@@ -82,41 +60,12 @@ for p in "${wanted_peers[@]}"; do
 done
 has() { [ -n "${peer_cmd[$1]:-}" ]; }
 
-start_registry "$work"
-python3 "$root/eng/latency-proxy.py" --upstream "$REGISTRY" --latency-ms "$latency" --port-file "$work/proxy.port" 2>"$work/proxy.log" &
-proxy_pid=$!
-for _ in $(seq 1 50); do [ -s "$work/proxy.port" ] && break; sleep 0.1; done
-PROXY="127.0.0.1:$(cat "$work/proxy.port")"
+# ------------------------------------------------------------------ registry, proxy, images (not timed)
+bench_registry "$latency"
 stats() { curl -fsS "http://$PROXY/_bench/$1"; }
-
-# ------------------------------------------------------------------ images (straight into the registry, not timed)
-platforms10=(linux/amd64 linux/arm64/v8 linux/arm/v7 linux/arm/v6 linux/386 linux/ppc64le linux/s390x linux/riscv64 linux/mips64le linux/mips64)
-platforms3=("${platforms10[@]:0:3}")
-platforms50=()
-for os in linux freebsd netbsd openbsd solaris; do   # every os/arch pair manifest-tool v2 accepts
-  for arch in amd64 arm64 386 ppc64le s390x riscv64 mips64le mips64 ppc64 mips; do platforms50+=("$os/$arch"); done
-done
-join() { local IFS=,; echo "$*"; }
-slug() { echo "${1//\//-}"; }                       # linux/arm64/v8 -> linux-arm64-v8 (make-image.py's per-platform tags)
-repo_d() { local p="${1#*/}"; echo "bench-d-${p//\//}"; }   # linux/arm64/v8 -> bench-d-arm64v8
-make_image() { python3 "$root/testassets/base-image/make-image.py" --format docker --tls-verify false "$@" >/dev/null; }
 IFS=, read -r -a wanted <<<"$scenarios"
-wants() { [[ ",$scenarios," == *",$1,"* ]]; }
-echo "Seeding images into $REGISTRY ..." >&2
-make_image --dest "$REGISTRY/bench-a:1.0" --platforms "$(join "${platforms10[@]}")" --seed bench-a
-make_image --dest "$REGISTRY/bench-b:src" --platforms "$(join "${platforms3[@]}")" --seed bench-b --per-platform-tags
-make_image --dest "$REGISTRY/bench-c:src" --platforms "$(join "${platforms10[@]}")" --seed bench-c --per-platform-tags
-for p in "${platforms10[@]}"; do make_image --dest "$REGISTRY/$(repo_d "$p"):1" --platforms "$p" --seed bench-d --single; done
-if wants e; then make_image --dest "$REGISTRY/bench-e:src" --platforms "$(join "${platforms50[@]}")" --seed bench-e --per-platform-tags; fi
+seed_images "$scenarios"
 
-sources() { # scenario -> one "platform image" line per source, through the proxy
-  case "$1" in
-    b) for p in "${platforms3[@]}"; do echo "$p $PROXY/bench-b:src-$(slug "$p")"; done;;
-    c) for p in "${platforms10[@]}"; do echo "$p $PROXY/bench-c:src-$(slug "$p")"; done;;
-    d) for p in "${platforms10[@]}"; do echo "$p $PROXY/$(repo_d "$p"):1"; done;;
-    e) for p in "${platforms50[@]}"; do echo "$p $PROXY/bench-e:src-$(slug "$p")"; done;;
-  esac
-}
 count() { case "$1" in b) echo 3;; c|d) echo 10;; e) echo 50;; esac; }
 target() { # scenario variant run -> target reference, and extra tags (space-separated)
   case "$1" in
