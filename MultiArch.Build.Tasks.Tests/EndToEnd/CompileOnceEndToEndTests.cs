@@ -58,8 +58,21 @@ public sealed class CompileOnceEndToEndTests
             .ShouldSucceed()
             .ShouldNotContain("compiles on its own", "a fall back to a per-platform compile")
             .ShouldContain(OneAfterAnother);
-        // Platforms that take the shared compile publish in the build's own process (node 1), without a worker node.
+        // Platforms that take the shared compile publish in the build's own process (node 1) where a worker process would
+        // start afresh (the test builds run with MSBUILDDISABLENODEREUSE=1).
         CollectionAssert.AreEqual(new[] { "1", "1" }, PlatformNodes(onceBuild), onceBuild.Output);
+
+        // Where MSBuild keeps its worker processes for the next build (no MSBUILDDISABLENODEREUSE), side by side as before
+        // (-nr:false on the test's command line still ends them after the build).
+        var reuseEnvironment = TestProject.RegistryEnvironment(registry);
+        reuseEnvironment["MSBUILDDISABLENODEREUSE"] = null;
+        var reuseBuild = (await project.BuildAsync(Properties("once-reuse", compileOnce: true), reuseEnvironment, ["-c", "Release", "-t:PublishMultiArchContainer", "-v:n"], Cancel))
+            .ShouldSucceed()
+            .ShouldNotContain(OneAfterAnother, "platforms published one after another where worker processes are kept");
+        if (Environment.ProcessorCount > 1)
+        {
+            Assert.HasCount(2, PlatformNodes(reuseBuild).Distinct(), reuseBuild.Output);
+        }
         var shared = await File.ReadAllBytesAsync(Path.Combine(obj, "app.dll"), Cancel);
         foreach (var rid in new[] { "linux-x64", "linux-arm64" })
         {
