@@ -47,13 +47,32 @@ public sealed class CompileOnceEndToEndTests
 
         // One compile per platform first, then the same tree with one compile for all (the switch rebuilds nothing
         // but takes the shared assembly, which is what an edit does too).
-        (await project.BuildAsync(Properties("per-rid", compileOnce: false), TestProject.RegistryEnvironment(registry), ["-c", "Release", "-t:PublishMultiArchContainer"], Cancel))
-            .ShouldSucceed();
+        // -v:n shows on which MSBuild node each platform's publish runs.
+        var perRidBuild = (await project.BuildAsync(Properties("per-rid", compileOnce: false), TestProject.RegistryEnvironment(registry), ["-c", "Release", "-t:PublishMultiArchContainer", "-v:n"], Cancel))
+            .ShouldSucceed()
+            .ShouldNotContain(OneAfterAnother, "platforms that compile published one after another");
+        Assert.HasCount(2, PlatformNodes(perRidBuild), perRidBuild.Output);
         var obj = Path.Combine(project.Directory, "obj", "Release", "net10.0");
         Assert.AreEqual(Machine.Amd64, MachineOf(Path.Combine(obj, "linux-x64", "app.dll")), "the opt-out compiles per platform");
-        (await project.BuildAsync(Properties("once", compileOnce: true), TestProject.RegistryEnvironment(registry), ["-c", "Release", "-t:PublishMultiArchContainer"], Cancel))
+        var onceBuild = (await project.BuildAsync(Properties("once", compileOnce: true), TestProject.RegistryEnvironment(registry), ["-c", "Release", "-t:PublishMultiArchContainer", "-v:n"], Cancel))
             .ShouldSucceed()
-            .ShouldNotContain("compiles on its own", "a fall back to a per-platform compile");
+            .ShouldNotContain("compiles on its own", "a fall back to a per-platform compile")
+            .ShouldContain(OneAfterAnother);
+        // Platforms that take the shared compile publish in the build's own process (node 1) where a worker process would
+        // start afresh (the test builds run with MSBUILDDISABLENODEREUSE=1).
+        CollectionAssert.AreEqual(new[] { "1", "1" }, PlatformNodes(onceBuild), onceBuild.Output);
+
+        // Where MSBuild keeps its worker processes for the next build (no MSBUILDDISABLENODEREUSE), side by side as before
+        // (-nr:false on the test's command line still ends them after the build).
+        var reuseEnvironment = TestProject.RegistryEnvironment(registry);
+        reuseEnvironment["MSBUILDDISABLENODEREUSE"] = null;
+        var reuseBuild = (await project.BuildAsync(Properties("once-reuse", compileOnce: true), reuseEnvironment, ["-c", "Release", "-t:PublishMultiArchContainer", "-v:n"], Cancel))
+            .ShouldSucceed()
+            .ShouldNotContain(OneAfterAnother, "platforms published one after another where worker processes are kept");
+        if (Environment.ProcessorCount > 1)
+        {
+            Assert.HasCount(2, PlatformNodes(reuseBuild).Distinct(), reuseBuild.Output);
+        }
         var shared = await File.ReadAllBytesAsync(Path.Combine(obj, "app.dll"), Cancel);
         foreach (var rid in new[] { "linux-x64", "linux-arm64" })
         {
@@ -118,6 +137,12 @@ public sealed class CompileOnceEndToEndTests
         var armOnly = System.Text.Encoding.Unicode.GetBytes("compiled for arm64");
         Assert.IsTrue(arm.AsSpan().IndexOf(armOnly) >= 0 && shared.AsSpan().IndexOf(armOnly) < 0, "linux-arm64 is compiled with its own constant");
     }
+
+    private const string OneAfterAnother = "MultiArch: the platforms publish one after another in this process";
+
+    /// <summary>The MSBuild node of each per-platform publish, from the console at normal verbosity.</summary>
+    private static string[] PlatformNodes(BuildResult build) =>
+        [.. System.Text.RegularExpressions.Regex.Matches(build.Output, @" on node (\d+) \(_MultiArchPublishPlatform target\(s\)\)").Select(m => m.Groups[1].Value)];
 
     /// <summary>The files of the image's last layer (the app's), by path.</summary>
     private async Task<Dictionary<string, byte[]>> AppFilesAsync(MultiArch.Build.Tasks.Registry.RegistryClient client, RegistryServer registry, string repository, string tag)
