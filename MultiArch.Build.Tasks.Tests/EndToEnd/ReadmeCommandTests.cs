@@ -29,6 +29,7 @@ namespace MultiArch.Build.Tasks.Tests.EndToEnd;
 public sealed partial class ReadmeCommandTests
 {
     private const string ReadmeVersion = "0.1.0";
+    private const string PowerShellVersion = "7.6.10";
     private static readonly string[] s_placeholderHosts = ["myregistry.io", "ghcr.io", "myacr.azurecr.io"];
     private static readonly TimeSpan s_stepTimeout = TimeSpan.FromMinutes(5);
     private static readonly SemaphoreSlim s_setupLock = new(1, 1);
@@ -203,6 +204,74 @@ public sealed partial class ReadmeCommandTests
         Assert.Contains("-p:X=a%3Bb", spans);
         var escaped = (await RunBashAsync("dotnet msbuild probe.proj -t:Show -tl:off -v:m -p:ContainerImageTags=1.0.0%3Blatest", probe, environment, "an escaped semicolon")).ShouldSucceed();
         StringAssert.Contains(escaped.Output, "ContainerImageTags items: [1.0.0;latest]", escaped.Describe());
+    }
+
+    [TestMethod]
+    public async Task ListQuoting_ThePowerShellFormsTheReadmeGives_PassOneList_AndBareQuotesFail()
+    {
+        var readme = Readme();
+        var start = readme.IndexOf("### Lists on the command line", StringComparison.Ordinal);
+        var section = readme[start..readme.IndexOf("\n## ", start, StringComparison.Ordinal)];
+        var row = section.Split('\n').Single(l => l.StartsWith("| PowerShell 7 (pwsh) |", StringComparison.Ordinal));
+        var forms = Regex.Matches(row, "`([^`]+)`").Select(m => m.Groups[1].Value).ToList();
+        Assert.HasCount(2, forms, row);
+
+        var pwsh = await PowerShellAsync();
+        var probe = await ProbeProjectAsync("quoting-pwsh", "ContainerImageTags");
+        foreach (var form in forms)
+        {
+            var result = await RunPowerShellAsync(pwsh, $"dotnet msbuild probe.proj -t:Show -tl:off -v:m {form}", probe, "README's PowerShell form " + form);
+            Assert.AreEqual(0, result.ExitCode, result.Describe());
+            Assert.MatchesRegex(@"ContainerImageTags items: \[(1\.0\.0|v1)\] \[latest\]", result.Output, result.Describe());
+        }
+
+        // The quotes bare: PowerShell removes them, and MSBuild stops with MSB1006, as the README says.
+        var bare = await RunPowerShellAsync(pwsh, "dotnet msbuild probe.proj -t:Show -tl:off -v:m -p:ContainerImageTags=\"1.0.0;latest\"", probe, "the bare quotes the README warns against");
+        Assert.AreNotEqual(0, bare.ExitCode, bare.Describe());
+        StringAssert.Contains(bare.Output + bare.Error, "MSB1006", bare.Describe());
+    }
+
+    /// <summary>PowerShell 7 (the PowerShell .NET global tool, from the machine's package source), once per run.</summary>
+    private static async Task<string> PowerShellAsync()
+    {
+        var toolPath = Path.Combine(PackageFeed.RunDirectory, "tools", "pwsh");
+        var pwsh = Path.Combine(toolPath, OperatingSystem.IsWindows() ? "pwsh.exe" : "pwsh");
+        await s_setupLock.WaitAsync();
+        try
+        {
+            if (!File.Exists(pwsh))
+            {
+                var install = await ProcessRunner.RunAsync("dotnet", ["tool", "install", "PowerShell", "--version", PowerShellVersion, "--tool-path", toolPath], s_stepTimeout);
+                Assert.AreEqual(0, install.ExitCode, $"dotnet tool install PowerShell {PowerShellVersion}:\n{install.StandardOutputText}\n{install.StandardError}");
+            }
+        }
+        finally
+        {
+            s_setupLock.Release();
+        }
+
+        return pwsh;
+    }
+
+    /// <summary>Runs <paramref name="command"/> as a line of a PowerShell script (<c>pwsh -File</c>), with <c>$tag</c> set.</summary>
+    private async Task<ShellResult> RunPowerShellAsync(string pwsh, string command, string directory, string what)
+    {
+        var script = $"$tag = 'v1'\n{command}\nexit $LASTEXITCODE";
+        var file = Path.Combine(Path.GetTempPath(), "multiarch-tests", $"step-{Guid.NewGuid():N}.ps1");
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        await File.WriteAllTextAsync(file, script + "\n", Cancel);
+        try
+        {
+            var started = DateTime.UtcNow;
+            var result = await ProcessRunner.RunAsync(pwsh, ["-NoProfile", "-NonInteractive", "-File", file], s_stepTimeout, TestProject.ChildEnvironment(), directory, Cancel);
+            var shellResult = new ShellResult(what, script, result.ExitCode, result.StandardOutputText, result.StandardError, DateTime.UtcNow - started);
+            TestContext.WriteLine($"[{shellResult.Elapsed.TotalSeconds:0.0} s, exit {result.ExitCode}] {what}\n  PS> {command}");
+            return shellResult;
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     private static async Task<string> ProbeProjectAsync(string name, string property)
