@@ -188,8 +188,9 @@ internal sealed class ManifestListPublisher
 
     /// <summary>
     /// A tag failed while others were written: the first tag, if it moved, goes back to what it pointed at (the same
-    /// bytes, so the same digest), so the target tag stays where it was. Other tags this push already wrote point at the new,
-    /// complete index; they are named in a warning (their earlier targets were not read, to save a request per tag).
+    /// bytes, so the same digest), so the target tag stays where it was. Other tags this push already wrote point at
+    /// the new, complete index; they are named in a warning (their earlier targets were not read, to save a request per
+    /// tag).
     /// </summary>
     private async Task PutFirstTagBackAsync(MultiArchException failure, ImageReference first, Digest? previous, bool firstWritten, IEnumerable<ImageReference> written, Digest index)
     {
