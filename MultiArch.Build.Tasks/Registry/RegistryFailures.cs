@@ -15,9 +15,12 @@ internal static class RegistryFailures
     public static bool IsTransient(HttpStatusCode status) =>
         status is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests || (int)status >= 500;
 
+    /// <summary>A failure of the transport (the connection, the bytes, the clock), as opposed to an answer or a bug.</summary>
+    public static bool IsTransport(Exception ex) => ex is HttpRequestException or IOException or TimeoutException;
+
     /// <summary>A transport failure worth another try: a reset, a cut, a timeout; not a TLS failure nor a broken source.</summary>
     public static bool IsTransient(Exception ex) =>
-        ex is HttpRequestException or IOException or TimeoutException && !IsTlsFailure(ex) && FindInner<SourceBodyException>(ex) is null;
+        IsTransport(ex) && !IsTlsFailure(ex) && FindInner<SourceBodyException>(ex) is null;
 
     public static bool IsTlsFailure(Exception ex)
     {

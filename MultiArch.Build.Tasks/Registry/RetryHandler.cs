@@ -20,7 +20,7 @@ internal sealed class RetryHandler(RegistrySettings settings, IRegistrySender in
             {
                 response = await inner.SendAsync(request, cancellationToken);
             }
-            catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (RegistryFailures.IsTransport(ex) && !cancellationToken.IsCancellationRequested)
             {
                 if (RegistryFailures.FindInner<SourceBodyException>(ex) is { } source)
                 {
@@ -111,7 +111,7 @@ internal static class RetryPolicy
             {
                 return await read();
             }
-            catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (RegistryFailures.IsTransport(ex) && !cancellationToken.IsCancellationRequested)
             {
                 var reason = (ex is TimeoutException ? "the response body stalled: " : "the response body broke off: ") + ex.Message;
                 if (attempt >= settings.MaxRetries)

@@ -138,7 +138,7 @@ internal sealed class TokenService(RegistrySettings settings, RegistryWire wire)
             {
                 response = await _wire.SendMessageAsync(message, cancellationToken);
             }
-            catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutException && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (RegistryFailures.IsTransport(ex) && !cancellationToken.IsCancellationRequested)
             {
                 if (attempt < _settings.MaxRetries && RegistryFailures.IsTransient(ex))
                 {
