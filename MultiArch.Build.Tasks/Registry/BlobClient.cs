@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Text.Json;
 using MultiArch.Build.Tasks.Oci;
 
 namespace MultiArch.Build.Tasks.Registry;
@@ -110,17 +109,11 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
             throw await errors.ErrorAsync(start, session, target, cancellationToken);
         }
 
-        var location = ResolveLocation(start, session.Headers.Location);
-        var separator = location.Contains('?', StringComparison.Ordinal) ? "&" : "?";
+        var location = ResolveLocation(session.Headers.Location);
         await using var stream = await download.Content.ReadAsStreamAsync(cancellationToken);
         await using var verifying = new VerifyingStream(stream, blob.Digest, blob.Size);
         var content = new StreamingBody(verifying, blob.Size, reason => MultiArchException.Create(MessageId.SourceBlobFailed, blob.Digest, source.Registry, verifying.Position, blob.Size, target.Registry, reason));
-        var put = new RegistryRequest(target.Registry, HttpMethod.Put, location + separator + "digest=" + Uri.EscapeDataString(blob.Digest.ToString()))
-        {
-            Scopes = [RegistryRequest.PushScope(target.Repository)],
-            Content = () => content,
-            AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
-        };
+        var put = CompleteUpload(target, location, blob.Digest, () => content);
         try
         {
             using var done = await send.SendAsync(put, cancellationToken);
@@ -156,7 +149,12 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
             throw await errors.ErrorAsync(start, session, target, cancellationToken);
         }
 
-        var put = MonolithicPut(target, ResolveLocation(start, session.Headers.Location), digest, content);
+        var put = CompleteUpload(target, ResolveLocation(session.Headers.Location), digest, () =>
+        {
+            var body = new ReadOnlyMemoryContent(content);
+            body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            return body;
+        });
         using var done = await send.SendAsync(put, cancellationToken);
         if (done.StatusCode is not (HttpStatusCode.Created or HttpStatusCode.NoContent or HttpStatusCode.OK))
         {
@@ -183,29 +181,26 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
             Content = () => new ByteArrayContent([]),
         };
 
-    /// <summary>The PUT that completes an upload session at <paramref name="location"/> with all the bytes at once.</summary>
-    private static RegistryRequest MonolithicPut(ImageReference target, string location, Digest digest, ReadOnlyMemory<byte> content)
-    {
-        var separator = location.Contains('?', StringComparison.Ordinal) ? "&" : "?";
-        return new RegistryRequest(target.Registry, HttpMethod.Put, location + separator + "digest=" + Uri.EscapeDataString(digest.ToString()))
+    /// <summary>
+    /// The PUT that completes an upload session at <paramref name="location"/> under <paramref name="digest"/>, with the
+    /// bytes not sent yet (all of them, or none after the chunks).
+    /// </summary>
+    private static RegistryRequest CompleteUpload(ImageReference target, string location, Digest digest, Func<HttpContent> content) =>
+        new(target.Registry, HttpMethod.Put, location + (location.Contains('?', StringComparison.Ordinal) ? "&" : "?") + "digest=" + Uri.EscapeDataString(digest.ToString()))
         {
             Scopes = [RegistryRequest.PushScope(target.Repository)],
-            Content = () =>
-            {
-                var body = new ReadOnlyMemoryContent(content);
-                body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-                return body;
-            },
-            AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
+            Content = content,
+            AbsoluteLocation = IsAbsolute(location),
         };
-    }
+
+    /// <summary>An upload location the registry gave as a whole URL (another host, a storage service), not a path.</summary>
+    private static bool IsAbsolute(string location) => location.StartsWith("http", StringComparison.OrdinalIgnoreCase);
 
     private async Task CancelUploadAsync(ImageReference target, Uri location, CancellationToken cancellationToken)
     {
         try
         {
-            var path = location.IsAbsoluteUri ? location.ToString() : location.OriginalString;
-            var request = new RegistryRequest(target.Registry, HttpMethod.Delete, path)
+            var request = new RegistryRequest(target.Registry, HttpMethod.Delete, ResolveLocation(location))
             {
                 Scopes = [RegistryRequest.PushScope(target.Repository)],
                 AbsoluteLocation = location.IsAbsoluteUri,
@@ -218,7 +213,7 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
         }
     }
 
-    private static string ResolveLocation(RegistryRequest request, Uri location) =>
+    private static string ResolveLocation(Uri location) =>
         location.IsAbsoluteUri ? location.ToString() : location.OriginalString;
 
     /// <summary>
@@ -243,7 +238,7 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
         }
 
         chunkSize = Math.Max(1, chunkSize);
-        var location = ResolveLocation(start, session.Headers.Location);
+        var location = ResolveLocation(session.Headers.Location);
         var chunks = 0;
         for (var offset = 0; offset < content.Length; offset += chunkSize)
         {
@@ -260,7 +255,7 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
                     body.Headers.TryAddWithoutValidation("Content-Range", range);
                     return body;
                 },
-                AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
+                AbsoluteLocation = IsAbsolute(location),
             };
             using var patched = await send.SendAsync(patch, cancellationToken);
             chunks++;
@@ -273,17 +268,11 @@ internal sealed class BlobClient(RegistrySettings settings, IRegistrySender send
 
             if (patched.Headers.Location is { } next)
             {
-                location = ResolveLocation(patch, next);
+                location = ResolveLocation(next);
             }
         }
 
-        var separator = location.Contains('?', StringComparison.Ordinal) ? "&" : "?";
-        var put = new RegistryRequest(target.Registry, HttpMethod.Put, location + separator + "digest=" + Uri.EscapeDataString(digest.ToString()))
-        {
-            Scopes = [RegistryRequest.PushScope(target.Repository)],
-            Content = () => new ByteArrayContent([]),
-            AbsoluteLocation = location.StartsWith("http", StringComparison.OrdinalIgnoreCase),
-        };
+        var put = CompleteUpload(target, location, digest, () => new ByteArrayContent([]));
         using var done = await send.SendAsync(put, cancellationToken);
         var answer = await errors.AnswerAsync(put, done, target, cancellationToken);
         if (!answer.IsSuccess)
