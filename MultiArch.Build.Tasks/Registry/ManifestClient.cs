@@ -26,12 +26,7 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
 
     private Task<ManifestContent?> GetManifestCoreAsync(ImageReference reference, RegistryAccess access, bool missingIsNull, CancellationToken cancellationToken)
     {
-        var request = new RegistryRequest(reference.Registry, HttpMethod.Get, $"/v2/{reference.Repository}/manifests/{reference.ReferenceForApi}")
-        {
-            Scopes = [RegistryRequest.ScopeFor(reference.Repository, access)],
-            Accept = MediaTypes.ManifestAccept,
-            FollowRedirects = true,
-        };
+        var request = ManifestRead(HttpMethod.Get, reference, access);
         return RetryPolicy.RetryBrokenBodyAsync(settings, request, uriOf(request), () => GetManifestOnceAsync(request, reference, missingIsNull, cancellationToken), cancellationToken);
     }
 
@@ -118,12 +113,7 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
     /// <summary>As <see cref="HeadManifestAsync(ImageReference, CancellationToken)"/>, with the token for <paramref name="access"/>.</summary>
     public async Task<Descriptor?> HeadManifestAsync(ImageReference reference, RegistryAccess access, CancellationToken cancellationToken)
     {
-        var request = new RegistryRequest(reference.Registry, HttpMethod.Head, $"/v2/{reference.Repository}/manifests/{reference.ReferenceForApi}")
-        {
-            Scopes = [RegistryRequest.ScopeFor(reference.Repository, access)],
-            Accept = MediaTypes.ManifestAccept,
-            FollowRedirects = true,
-        };
+        var request = ManifestRead(HttpMethod.Head, reference, access);
         using var response = await send.SendAsync(request, cancellationToken);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
@@ -180,6 +170,15 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
         }
     }
 
+    /// <summary>A GET or HEAD of a manifest by tag or digest, accepting every manifest type, following redirects (a mirror).</summary>
+    private static RegistryRequest ManifestRead(HttpMethod method, ImageReference reference, RegistryAccess access) =>
+        new(reference.Registry, method, $"/v2/{reference.Repository}/manifests/{reference.ReferenceForApi}")
+        {
+            Scopes = [RegistryRequest.ScopeFor(reference.Repository, access)],
+            Accept = MediaTypes.ManifestAccept,
+            FollowRedirects = true,
+        };
+
     /// <summary>The PUT of manifest bytes under a tag or digest, with their media type (idempotent: the same bytes, the same digest).</summary>
     private static RegistryRequest ManifestPut(ImageReference target, ManifestContent content) =>
         new(target.Registry, HttpMethod.Put, $"/v2/{target.Repository}/manifests/{target.ReferenceForApi}")
@@ -198,12 +197,7 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
     /// <summary>GETs a manifest by tag or digest exactly as served: bytes, <c>Content-Type</c> and <c>Docker-Content-Digest</c>; nothing is parsed or verified.</summary>
     public async Task<ServedManifest> GetManifestAsServedAsync(ImageReference reference, CancellationToken cancellationToken)
     {
-        var request = new RegistryRequest(reference.Registry, HttpMethod.Get, $"/v2/{reference.Repository}/manifests/{reference.ReferenceForApi}")
-        {
-            Scopes = [RegistryRequest.PullScope(reference.Repository)],
-            Accept = MediaTypes.ManifestAccept,
-            FollowRedirects = true,
-        };
+        var request = ManifestRead(HttpMethod.Get, reference, RegistryAccess.Pull);
         using var response = await send.SendAsync(request, cancellationToken);
         if (response.StatusCode != HttpStatusCode.OK)
         {
@@ -284,7 +278,6 @@ internal sealed class ManifestClient(RegistrySettings settings, IRegistrySender 
         using var response = await send.SendAsync(request, cancellationToken);
         return await errors.AnswerAsync(request, response, reference, cancellationToken);
     }
-
 
     /// <summary>
     /// After a PUT whose outcome is unknown: the reference read back. Pointing at these bytes, the PUT succeeded after all.
