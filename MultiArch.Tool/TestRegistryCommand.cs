@@ -38,15 +38,12 @@ internal static class TestRegistryCommand
             await OutputFiles.WriteAsync(reportFile, report.ToJson(), cancellationToken);
         }
 
-        if (cleanup && report.LeftBehind.Count > 0)
+        if (report.LeftBehindWarning() is { } leftBehind)
         {
-            var (code, text) = Messages.Format(MessageId.RegistryTestLeftBehind, report.LeftBehind.Count, RegistryTestReport.Summarize(report.LeftBehind));
-            log.Warning(code, text);
+            log.Warning(leftBehind.Code, leftBehind.Text);
         }
 
-        log.Message(LogLevel.High, Messages.Text(MessageId.Summary_RegistryTested, repository.Name,
-            report.Count(CapabilityState.Supported), report.Count(CapabilityState.NotSupported), report.Count(CapabilityState.Skipped),
-            string.IsNullOrEmpty(reportFile) ? "not written" : Path.GetFullPath(reportFile)));
+        log.Message(LogLevel.High, report.Summary(reportFile));
         if (report.MissingRequired.Count == 0)
         {
             return 0;

@@ -104,6 +104,15 @@ internal sealed record RegistryTestReport(
 
     public int Count(CapabilityState state) => Capabilities.Count(c => c.State == state);
 
+    /// <summary>The warning (<c>MULTIARCH</c> code and text) for what the cleanup asked for could not delete, or null.</summary>
+    public (string Code, string Text)? LeftBehindWarning() =>
+        CleanupRequested && LeftBehind.Count > 0 ? Messages.Format(MessageId.RegistryTestLeftBehind, LeftBehind.Count, Summarize(LeftBehind)) : null;
+
+    /// <summary>The closing line: how many capabilities are supported, not supported and skipped, and where the report went.</summary>
+    public string Summary(string? reportFile) =>
+        Messages.Text(MessageId.Summary_RegistryTested, Repository.Name, Count(CapabilityState.Supported), Count(CapabilityState.NotSupported),
+            Count(CapabilityState.Skipped), string.IsNullOrEmpty(reportFile) ? "not written" : Path.GetFullPath(reportFile));
+
     /// <summary>
     /// The table for the build log: a heading, one row per capability (required ones marked <c>*</c>), then what was
     /// left behind and what earlier runs left.

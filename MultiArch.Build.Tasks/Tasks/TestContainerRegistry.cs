@@ -72,15 +72,12 @@ public sealed class TestContainerRegistry : MultiArchTask
             item.SetMetadata("Status", c.Answer is { } answer ? answer.Status.ToString(System.Globalization.CultureInfo.InvariantCulture) : string.Empty);
             return (ITaskItem)item;
         })];
-        if (Cleanup && report.LeftBehind.Count > 0)
+        if (report.LeftBehindWarning() is { } leftBehind)
         {
-            var (code, text) = Messages.Format(MessageId.RegistryTestLeftBehind, report.LeftBehind.Count, RegistryTestReport.Summarize(report.LeftBehind));
-            Log.LogWarning(null, code, null, null, 0, 0, 0, 0, text);
+            Log.LogWarning(null, leftBehind.Code, null, null, 0, 0, 0, 0, leftBehind.Text);
         }
 
-        var summary = Messages.Text(MessageId.Summary_RegistryTested, repository.Name,
-            report.Count(CapabilityState.Supported), report.Count(CapabilityState.NotSupported), report.Count(CapabilityState.Skipped),
-            string.IsNullOrEmpty(ReportFile) ? "not written" : Path.GetFullPath(ReportFile));
+        var summary = report.Summary(ReportFile);
         Log.LogMessage(MessageImportance.High, summary);
         Output = report.FormatTable().TrimEnd('\n') + "\n" + summary;
         foreach (var missing in report.MissingRequired)
