@@ -39,23 +39,16 @@ internal sealed class RegistryErrors(RegistrySettings settings, TokenService tok
             {
                 var body = await HttpBodies.ReadBoundedAsync(response, HttpBodies.MaxErrorBytes, () => new InvalidDataException(), cancellationToken);
                 using var document = JsonDocument.Parse(body);
-                if (document.RootElement.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Array)
+                foreach (var (code, registryMessage, error) in ErrorEntries(document.RootElement))
                 {
-                    foreach (var error in errors.EnumerateArray())
+                    codes.Add(code);
+                    if (registryMessage is not null)
                     {
-                        if (OciJson.GetString(error, "code") is { } code)
-                        {
-                            codes.Add(code);
-                            var registryMessage = OciJson.GetString(error, "message");
-                            if (registryMessage is not null)
-                            {
-                                said(registryMessage);
-                            }
-
-                            var text = registryMessage is not null ? $"{code}: {registryMessage}" : code;
-                            details.Add(Detail(error) is { } detail ? $"{text}; {detail}" : text);
-                        }
+                        said(registryMessage);
                     }
+
+                    var text = registryMessage is not null ? $"{code}: {registryMessage}" : code;
+                    details.Add(Detail(error) is { } detail ? $"{text}; {detail}" : text);
                 }
             }
             catch (Exception ex) when (ex is JsonException or InvalidDataException or HttpRequestException or IOException)
@@ -158,16 +151,10 @@ internal sealed class RegistryErrors(RegistrySettings settings, TokenService tok
                 if (text.StartsWith('{'))
                 {
                     using var document = JsonDocument.Parse(body);
-                    if (document.RootElement.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Array)
+                    foreach (var (code, registryMessage, _) in ErrorEntries(document.RootElement))
                     {
-                        foreach (var error in errors.EnumerateArray())
-                        {
-                            if (OciJson.GetString(error, "code") is { } code)
-                            {
-                                codes.Add(code);
-                                message ??= OciJson.GetString(error, "message");
-                            }
-                        }
+                        codes.Add(code);
+                        message ??= registryMessage;
                     }
                 }
                 else if (text.Length > 0)
@@ -183,6 +170,23 @@ internal sealed class RegistryErrors(RegistrySettings settings, TokenService tok
         }
 
         return new RegistryAnswer(request.Method.Method, path, (int)response.StatusCode, codes, message);
+    }
+
+    /// <summary>The entries of a distribution error body (<c>{"errors": [{"code", "message", "detail"}]}</c>) that carry a code.</summary>
+    private static IEnumerable<(string Code, string? Message, JsonElement Entry)> ErrorEntries(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("errors", out var errors) || errors.ValueKind != JsonValueKind.Array)
+        {
+            yield break;
+        }
+
+        foreach (var error in errors.EnumerateArray())
+        {
+            if (OciJson.GetString(error, "code") is { } code)
+            {
+                yield return (code, OciJson.GetString(error, "message"), error);
+            }
+        }
     }
 
     public static MultiArchException Transport(RegistryRequest request, Uri uri, Exception ex, int attempts)
