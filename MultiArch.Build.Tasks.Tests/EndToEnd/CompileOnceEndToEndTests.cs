@@ -22,25 +22,9 @@ public sealed class CompileOnceEndToEndTests
     [TestMethod]
     public async Task ImagesHoldWhatOneCompilePerPlatformGives()
     {
-        var registry = await TestRegistries.Open;
-        var repository = TestNames.Repository("e2e-compile-once");
-        var baseRepository = TestNames.Repository("e2e-compile-once-base");
-        await SkopeoPusher.PushAsync(registry, baseRepository, "1", TestImages.Index([TestImages.LinuxAmd64, TestImages.LinuxArm64], "compile-once"), Cancel);
-        var project = await TestProject.CreateAsync("compile-once", """
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <RuntimeIdentifiers>linux-x64;linux-arm64</RuntimeIdentifiers>
-              </PropertyGroup>
-              <ItemGroup>
-                <ContainerPlatforms Include="linux/amd64;linux/arm64" />
-              </ItemGroup>
-            """, Cancel);
-        await File.WriteAllTextAsync(Path.Combine(project.Directory, "Program.cs"), "System.Console.WriteLine(\"hello\");\n", Cancel);
-        Dictionary<string, string> Properties(string tag, bool compileOnce) => new()
+        var (registry, repository, project, common) = await TwoPlatformAppAsync("compile-once", string.Empty, "System.Console.WriteLine(\"hello\");\n");
+        Dictionary<string, string> Properties(string tag, bool compileOnce) => new(common)
         {
-            ["ContainerRegistry"] = registry.Host,
-            ["ContainerRepository"] = repository,
-            ["ContainerBaseImage"] = registry.Reference(baseRepository, "1"),
             ["ContainerImageTag"] = tag,
             ["ContainerPublishCompileOnce"] = compileOnce ? "true" : "false",
         };
@@ -103,26 +87,14 @@ public sealed class CompileOnceEndToEndTests
     [TestMethod]
     public async Task APlatformWhoseCompileInputsDifferCompilesOnItsOwn()
     {
-        var registry = await TestRegistries.Open;
-        var repository = TestNames.Repository("e2e-compile-own");
-        var baseRepository = TestNames.Repository("e2e-compile-own-base");
-        await SkopeoPusher.PushAsync(registry, baseRepository, "1", TestImages.Index([TestImages.LinuxAmd64, TestImages.LinuxArm64], "compile-own"), Cancel);
-        var project = await TestProject.CreateAsync("compile-own", """
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <RuntimeIdentifiers>linux-x64;linux-arm64</RuntimeIdentifiers>
-              </PropertyGroup>
+        var (registry, repository, project, common) = await TwoPlatformAppAsync("compile-own", """
               <PropertyGroup Condition="'$(RuntimeIdentifier)' == 'linux-arm64'">
                 <DefineConstants>$(DefineConstants);ARM</DefineConstants>
               </PropertyGroup>
-              <ItemGroup>
-                <ContainerPlatforms Include="linux/amd64;linux/arm64" />
-              </ItemGroup>
-            """, Cancel);
-        await File.WriteAllTextAsync(Path.Combine(project.Directory, "Program.cs"), "#if ARM\nSystem.Console.WriteLine(\"compiled for arm64\");\n#else\nSystem.Console.WriteLine(\"other\");\n#endif\n", Cancel);
+            """, "#if ARM\nSystem.Console.WriteLine(\"compiled for arm64\");\n#else\nSystem.Console.WriteLine(\"other\");\n#endif\n");
 
         (await project.BuildAsync(
-            new() { ["ContainerRegistry"] = registry.Host, ["ContainerRepository"] = repository, ["ContainerBaseImage"] = registry.Reference(baseRepository, "1") },
+            common,
             TestProject.RegistryEnvironment(registry),
             ["-c", "Release", "-t:PublishMultiArchContainer"],
             Cancel))
@@ -136,6 +108,36 @@ public sealed class CompileOnceEndToEndTests
         Assert.AreEqual(Machine.Arm64, MachineOf(arm), "linux-arm64 is compiled for itself");
         var armOnly = System.Text.Encoding.Unicode.GetBytes("compiled for arm64");
         Assert.IsTrue(arm.AsSpan().IndexOf(armOnly) >= 0 && shared.AsSpan().IndexOf(armOnly) < 0, "linux-arm64 is compiled with its own constant");
+    }
+
+    /// <summary>
+    /// An Exe for linux/amd64 and linux/arm64 (<paramref name="extraProjectXml"/> added, <paramref name="program"/> as
+    /// Program.cs) on a two-platform base image in the open test registry, and the properties every publish of it sets.
+    /// </summary>
+    private async Task<(RegistryServer Registry, string Repository, TestProject Project, Dictionary<string, string> Properties)> TwoPlatformAppAsync(string name, string extraProjectXml, string program)
+    {
+        var registry = await TestRegistries.Open;
+        var repository = TestNames.Repository("e2e-" + name);
+        var baseRepository = TestNames.Repository("e2e-" + name + "-base");
+        await SkopeoPusher.PushAsync(registry, baseRepository, "1", TestImages.Index([TestImages.LinuxAmd64, TestImages.LinuxArm64], name), Cancel);
+        var project = await TestProject.CreateAsync(name, $"""
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <RuntimeIdentifiers>linux-x64;linux-arm64</RuntimeIdentifiers>
+              </PropertyGroup>
+            {extraProjectXml}
+              <ItemGroup>
+                <ContainerPlatforms Include="linux/amd64;linux/arm64" />
+              </ItemGroup>
+            """, Cancel);
+        await File.WriteAllTextAsync(Path.Combine(project.Directory, "Program.cs"), program, Cancel);
+        var properties = new Dictionary<string, string>
+        {
+            ["ContainerRegistry"] = registry.Host,
+            ["ContainerRepository"] = repository,
+            ["ContainerBaseImage"] = registry.Reference(baseRepository, "1"),
+        };
+        return (registry, repository, project, properties);
     }
 
     private const string OneAfterAnother = "MultiArch: the platforms publish one after another in this process";
